@@ -1,0 +1,63 @@
+"""codecpickle: persist Python objects holding large numerical data.
+
+``dump``/``load`` stream the pickle opcodes and the array payloads through
+one chunked, checksummed container and the codec of your choice; ``load``
+reads the codec from the file's header.  See the README and ``docs/``.
+"""
+
+from ._api import dump, dumps, load, loads
+from .codecs import (
+    Codec,
+    CodecInfo,
+    available_codecs,
+    get_codec,
+    register_codec,
+)
+from .errors import (
+    ChecksumMismatchError,
+    CodecPickleError,
+    CodecRegistrationError,
+    CodecUnavailableError,
+    CorruptDataError,
+    EmptyInputError,
+    FileFormatError,
+    ForbiddenGlobalError,
+    InvalidOptionError,
+    NotCodecPickleFileError,
+    SizeLimitError,
+    TruncatedFileError,
+    UnknownCodecError,
+    UnsupportedVersionError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # persistence
+    "dump",
+    "dumps",
+    "load",
+    "loads",
+    # codecs
+    "Codec",
+    "CodecInfo",
+    "available_codecs",
+    "get_codec",
+    "register_codec",
+    # errors
+    "ChecksumMismatchError",
+    "CodecPickleError",
+    "CodecRegistrationError",
+    "CodecUnavailableError",
+    "CorruptDataError",
+    "EmptyInputError",
+    "FileFormatError",
+    "ForbiddenGlobalError",
+    "InvalidOptionError",
+    "NotCodecPickleFileError",
+    "SizeLimitError",
+    "TruncatedFileError",
+    "UnknownCodecError",
+    "UnsupportedVersionError",
+    "__version__",
+]

@@ -1,0 +1,360 @@
+"""dump / dumps / load / loads: normalise the target, resolve the codec, and
+drive the pickler into the container writer (or the container reader into
+the unpickler)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import mmap
+import os
+import pickle
+import stat
+import struct
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any, BinaryIO, Final
+
+from . import _format as fmt
+from ._atomic import atomic_write
+from ._pickling import Pickler, Unpickler
+from ._reader import ContainerReader
+from ._sources import MemorySource, StreamSource
+from ._writer import ContainerWriter
+from .codecs import Codec, codec_for_path, codec_provider, resolve_compress
+from .errors import (
+    CodecPickleError,
+    CorruptDataError,
+    EmptyInputError,
+    InvalidOptionError,
+    SizeLimitError,
+)
+
+__all__ = ["dump", "dumps", "load", "loads"]
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "<not given>"
+
+
+#: Default of ``compress``: lets a path's extension pick the codec.
+UNSET: Final = _Unset()
+
+MMAP_MODES: Final = {"r": mmap.ACCESS_READ, "r+": mmap.ACCESS_WRITE, "c": mmap.ACCESS_COPY}
+
+PathType = str | os.PathLike[str]
+
+
+def dump(
+    obj: Any,
+    file: PathType | BinaryIO,
+    compress: Any = UNSET,
+    *,
+    threads: int | None = None,
+    chunk_size: int | None = None,
+    fsync: bool = True,
+) -> None:
+    """Serialise ``obj`` into ``file``.
+
+    ``file`` is a path (``str`` or ``os.PathLike``) or a binary file object
+    open for writing; pipes and sockets work (nothing is sought or told).
+    A path is written atomically: the data goes to a temporary file in the
+    same directory, which replaces ``file`` only once complete (and, unless
+    ``fsync=False``, flushed to disk), so an error or crash never leaves a
+    partial file behind and never damages the previous one.  A file object
+    is written at its current position and left just after the stream, so
+    several objects can be dumped one after another.
+
+    ``compress`` selects the codec: ``None``/``False``/``0`` for none,
+    ``True`` for zstd at its default level, an int for that zstd level, a
+    codec name (``"lz4"``), a ``(name, level)`` tuple, a ``"name:level"``
+    string or a :class:`~codecpickle.Codec` instance.  When it is not given
+    and ``file`` is a path, the extension may pick the codec (``.zst``,
+    ``.lz4``, ``.gz``, ``.bz2``, ``.xz``, ``.lzma``, ``.z``); otherwise the
+    stream is not compressed.  An explicit ``compress`` always wins.
+
+    ``threads`` is the number of threads compressing chunks (default: the
+    CPUs this process may use; ``1`` compresses in the calling thread).  The
+    output is identical whatever the thread count.  ``chunk_size`` overrides
+    the codec's chunk size in bytes.
+
+    Invalid options raise :class:`~codecpickle.errors.InvalidOptionError`
+    before ``file`` is created or truncated.
+    """
+    is_path = isinstance(file, str | os.PathLike)
+    if compress is UNSET:
+        codec = codec_for_path(file) if is_path else None
+    else:
+        codec = resolve_compress(compress)
+    threads = _check_threads(threads)
+    chunk_size = _check_chunk_size(chunk_size, codec)
+    if is_path:
+        with atomic_write(file, fsync=fsync) as out:
+            _dump_to(obj, out, codec, threads, chunk_size)
+    else:
+        _require_method(file, "write", "dump")
+        _dump_to(obj, file, codec, threads, chunk_size)
+
+
+def dumps(
+    obj: Any,
+    compress: Any = None,
+    *,
+    threads: int | None = None,
+    chunk_size: int | None = None,
+) -> bytes:
+    """Serialise ``obj`` and return the stream as ``bytes``.
+
+    ``compress``, ``threads`` and ``chunk_size`` are as for :func:`dump`;
+    without ``compress`` the stream is not compressed.
+    """
+    codec = resolve_compress(compress)
+    threads = _check_threads(threads)
+    chunk_size = _check_chunk_size(chunk_size, codec)
+    out = io.BytesIO()
+    _dump_to(obj, out, codec, threads, chunk_size)
+    return out.getvalue()
+
+
+def load(
+    file: PathType | BinaryIO,
+    *,
+    mmap_mode: str | None = None,
+    threads: int | None = None,
+) -> Any:
+    """Rebuild the object stored in ``file`` (a path or a binary file
+    object); the codec is read from the stream's header.
+
+    .. warning:: Loading runs code named by the file, as :func:`pickle.load`
+       does.  Only load files you trust.
+
+    A file object is read from its current position, and exactly one
+    object's stream is consumed, so objects dumped one after another load
+    back one by one (at the end of the input,
+    :class:`~codecpickle.errors.EmptyInputError`, an :class:`EOFError`, is
+    raised).
+
+    ``mmap_mode`` (``"r"``, ``"r+"`` or ``"c"``) memory-maps an uncompressed
+    file and returns arrays backed by the file itself, without copying:
+    read-only with ``"r"``, writes reaching the file with ``"r+"``,
+    copy-on-write with ``"c"``.  It needs a path or a file object with a
+    real file descriptor; for compressed streams, or inputs that cannot be
+    mapped, a :class:`UserWarning` says so and the data is loaded into
+    memory.  Array payloads served from a map are not checksum-verified (it
+    would read the whole file); everything else is.
+
+    ``threads`` is the number of threads decompressing chunks (default: the
+    CPUs this process may use).
+    """
+    _check_mmap_mode(mmap_mode)
+    threads = _check_threads(threads)
+    if isinstance(file, str | os.PathLike):
+        with open(file, "r+b" if mmap_mode == "r+" else "rb") as handle:
+            return _load_file(handle, mmap_mode, threads)
+    _require_method(file, "read", "load")
+    return _load_file(file, mmap_mode, threads)
+
+
+def loads(data: Any, *, threads: int | None = None) -> Any:
+    """Rebuild the object stored in ``data`` (``bytes``, ``bytearray``,
+    ``memoryview`` or any buffer), which must hold exactly one stream.
+
+    .. warning:: Loading runs code named by the data, as :func:`pickle.loads`
+       does.  Only load data you trust.
+    """
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise InvalidOptionError(
+            f"loads() expects a bytes-like object; got {type(data).__name__}. "
+            "To read from a file or a path, use load()."
+        ) from None
+    threads = _check_threads(threads)
+    source = MemorySource(view)
+    result = _load_from(source, threads)
+    if source.remaining():
+        raise CorruptDataError(
+            f"{source.remaining()} bytes of trailing data follow the stream's END record "
+            f"at offset {source.offset}"
+        )
+    return result
+
+
+# -- dumping ---------------------------------------------------------------
+
+
+def _dump_to(obj: Any, file: Any, codec: Codec | None, threads: int, chunk_size: int) -> None:
+    provider = None if codec is None else codec_provider(codec.name)
+    with _executor(codec is not None, threads) as executor:
+        writer = ContainerWriter(
+            file,
+            codec,
+            chunk_size=chunk_size,
+            executor=executor,
+            max_in_flight=2 * threads,
+            base_offset=_position(file),
+            provider=provider,
+        )
+        try:
+            Pickler(writer).dump(obj)
+            writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+
+
+def _position(file: Any) -> int:
+    """Where the stream starts in ``file``, for aligning raw payloads
+    relative to the file; 0 when it cannot be told (pipes)."""
+    try:
+        if file.seekable():
+            return int(file.tell())
+    except (AttributeError, OSError, ValueError):
+        pass
+    return 0
+
+
+# -- loading ---------------------------------------------------------------
+
+
+def _load_file(file: Any, mmap_mode: str | None, threads: int) -> Any:
+    if mmap_mode is not None:
+        mapped = _map(file, mmap_mode)
+        if mapped is not None:
+            source = MemorySource(mapped, zero_copy=True)
+            source.offset = file.tell()
+            try:
+                return _load_from(source, threads, mmap_mode)
+            finally:
+                # Leave the file just past this stream, as a plain load does.
+                file.seek(source.offset)
+    return _load_from(StreamSource(file, _size_of(file)), threads)
+
+
+def _map(file: Any, mmap_mode: str) -> mmap.mmap | None:
+    """Map all of ``file``; None (after a warning) when it cannot be mapped."""
+    try:
+        fileno = file.fileno()
+        size = os.fstat(fileno).st_size
+        start = file.tell()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        _warn_not_mapped(f"{type(file).__name__} is not backed by a real file")
+        return None
+    if size <= start:
+        raise EmptyInputError("the input is empty: expected a codecpickle stream")
+    try:
+        return mmap.mmap(fileno, 0, access=MMAP_MODES[mmap_mode])
+    except PermissionError as exc:
+        raise InvalidOptionError(
+            f"mmap_mode={mmap_mode!r} cannot map this file: {exc} (\"r+\" needs a file "
+            "opened for reading and writing)"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        _warn_not_mapped(f"the file cannot be memory-mapped ({exc})")
+        return None
+
+
+def _warn_not_mapped(reason: str) -> None:
+    warnings.warn(
+        f"mmap_mode is ignored: {reason}; the data is loaded into memory",
+        UserWarning,
+        stacklevel=5,
+    )
+
+
+def _load_from(source: Any, threads: int, mmap_mode: str | None = None) -> Any:
+    with _executor(True, threads) as executor:
+        reader = ContainerReader(source, executor=executor, max_in_flight=2 * threads)
+        if mmap_mode is not None and reader.codec is not None:
+            _warn_not_mapped(f"the stream is compressed with {reader.codec.name!r}")
+            source.zero_copy = False
+        return _unpickle(reader)
+
+
+def _unpickle(reader: ContainerReader) -> Any:
+    try:
+        result = Unpickler(reader).load()
+    except CodecPickleError:
+        raise
+    except MemoryError as exc:
+        raise SizeLimitError(f"the pickle stream asks for more memory than exists: {exc}") from exc
+    except (pickle.UnpicklingError, EOFError, struct.error, IndexError) as exc:
+        raise CorruptDataError(f"the pickle stream is damaged: {exc}") from exc
+    reader.finish()
+    return result
+
+
+# -- options ---------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _executor(wanted: bool, threads: int) -> Iterator[Executor | None]:
+    if not wanted or threads <= 1:
+        yield None
+        return
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="codecpickle")
+    try:
+        yield executor
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def default_threads() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _check_threads(threads: object) -> int:
+    if threads is None:
+        return default_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InvalidOptionError(
+            f"Expected threads to be a positive int or None. Got {threads!r} instead."
+        )
+    return threads
+
+
+def _check_chunk_size(chunk_size: object, codec: Codec | None) -> int:
+    if chunk_size is None:
+        return Codec.chunk_size if codec is None else codec.chunk_size
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, int)
+        or not fmt.MIN_CHUNK_SIZE <= chunk_size <= fmt.MAX_CHUNK_SIZE
+    ):
+        raise InvalidOptionError(
+            f"Expected chunk_size to be an int from {fmt.MIN_CHUNK_SIZE} to "
+            f"{fmt.MAX_CHUNK_SIZE} bytes. Got {chunk_size!r} instead."
+        )
+    return chunk_size
+
+
+def _check_mmap_mode(mmap_mode: object) -> None:
+    if mmap_mode is not None and mmap_mode not in MMAP_MODES:
+        raise InvalidOptionError(
+            f"Expected mmap_mode to be None, 'r', 'r+' or 'c'. Got {mmap_mode!r} instead."
+        )
+
+
+def _require_method(file: object, method: str, verb: str) -> None:
+    if not callable(getattr(file, method, None)):
+        raise InvalidOptionError(
+            f"{verb}() expects a path (str or os.PathLike) or a binary file object with a "
+            f".{method}() method. Got {type(file).__name__} instead."
+        )
+
+
+def _size_of(file: Any) -> int | None:
+    """Bytes from the current position to the end, for regular files."""
+    try:
+        status = os.fstat(file.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            return None
+        return status.st_size - file.tell()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None

@@ -1,0 +1,93 @@
+"""Byte layout of the codecpickle container, format version 1.
+
+This module holds every constant and ``struct`` layout of the format, and
+nothing else, so that ``docs/format.md`` can be checked against one place.
+The writer (``_writer.py``) and the reader (``_reader.py``) both build on it.
+
+A stream is a header followed by records; every multi-byte integer is
+little-endian.  Checksums are xxh3-64 of the bytes as stored, seeded with the
+ordinal of the checksummed unit in the stream (0, 1, 2, ...) so that
+reordered or duplicated records fail their checksum too.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+import xxhash
+
+# PNG-style: a high-bit first byte (not ASCII, not a pickle's 0x80), the
+# format's initials, then CR LF, SUB, LF so that text-mode mangling
+# (newline translation, a stray ``type`` on Windows) breaks the magic.
+MAGIC = b"\x89CPK\r\n\x1a\n"
+VERSION = 1
+SUPPORTED_VERSIONS = frozenset({1})
+
+# magic, version, flags (reserved, must be 0), length of the JSON metadata.
+HEADER_FIXED = struct.Struct("<8sHHI")
+MAX_META_SIZE = 1 << 16
+
+# Codec name recorded for uncompressed streams.
+NO_CODEC = "none"
+
+# Record kinds: the first byte of every record.
+KIND_END = 0x00
+KIND_OPCODES = 0x01
+KIND_PAYLOAD = 0x02
+KIND_RAW_PAYLOAD = 0x03
+KIND_DATA = 0x04
+
+# Chunk: kind (OPCODES or DATA), flags, raw size, stored size; then the
+# stored bytes, then their checksum.
+CHUNK_HEADER = struct.Struct("<BBII")
+FLAG_STORED_RAW = 0x01
+CHUNK_FLAGS = FLAG_STORED_RAW
+
+# Payload through the codec: kind, reserved byte, reserved u16, total raw
+# size; then DATA chunks whose raw sizes add up to the total.
+PAYLOAD_HEADER = struct.Struct("<BBHQ")
+
+# Payload stored raw: kind, pad length, reserved u16, size; then ``pad``
+# zero bytes so the data starts 64-byte aligned in the file, the data, and
+# its checksum.
+RAW_PAYLOAD_HEADER = struct.Struct("<BBHQ")
+ALIGNMENT = 64
+
+# End of stream: kind, three reserved bytes, number of payloads, number of
+# checksummed units before it, total raw opcode bytes; then a checksum of
+# those 20 bytes.
+END_RECORD = struct.Struct("<B3xIIQ")
+
+CHECKSUM = struct.Struct("<Q")
+
+# Chunks are bounded so a reader can size its buffers from the header.
+MIN_CHUNK_SIZE = 1 << 12
+MAX_CHUNK_SIZE = 1 << 30
+
+
+def checksum(data: Any, ordinal: int) -> int:
+    """xxh3-64 of ``data`` seeded with the unit's ordinal in the stream."""
+    return xxhash.xxh3_64_intdigest(data, seed=ordinal)
+
+
+def new_hasher(ordinal: int) -> xxhash.xxh3_64:
+    """Incremental form of :func:`checksum` for data written in pieces."""
+    return xxhash.xxh3_64(seed=ordinal)
+
+
+def padding_for(position: int) -> int:
+    """Zero bytes needed after a raw-payload header at ``position`` so the
+    payload data that follows it starts on an :data:`ALIGNMENT` boundary."""
+    return -(position + RAW_PAYLOAD_HEADER.size) % ALIGNMENT
+
+
+def encode_header(meta: dict[str, Any]) -> bytes:
+    """The complete stream header for ``meta`` (codec name and parameters,
+    provider, chunk size), checksum included."""
+    body = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
+    if len(body) > MAX_META_SIZE:
+        raise ValueError(f"header metadata is {len(body)} bytes, over {MAX_META_SIZE}")
+    head = HEADER_FIXED.pack(MAGIC, VERSION, 0, len(body)) + body
+    return head + CHECKSUM.pack(checksum(head, 0))

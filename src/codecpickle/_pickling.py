@@ -1,0 +1,145 @@
+"""The C pickler and unpickler, wired to the container through public hooks.
+
+Arrays leave the opcode stream as protocol-5 out-of-band buffers: the
+pickler's ``buffer_callback`` hands each one to the container writer, which
+writes it as a payload record *before* the opcode frame holding its
+``NEXT_BUFFER`` is flushed.  On load the container reader queues payloads as
+it passes them and the unpickler pulls them lazily through ``buffers=``.
+
+``reducer_override`` takes over the arrays numpy would otherwise copy whole
+with ``tobytes()`` (non-contiguous views, dtypes without a buffer export such
+as datetime64, ``np.memmap`` and other subclasses, masked arrays), so that
+their data is streamed in bounded pieces instead.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ._reader import ContainerReader
+from ._reconstruct import masked_array, view_as
+from ._writer import ContainerWriter
+
+PROTOCOL = 5
+
+# With a codec, buffers smaller than this stay in the opcode stream, where
+# they compress together with their neighbours instead of costing a chunk
+# each.  Without a codec every buffer goes out of band, so mmap_mode maps
+# every array however small.
+INBAND_LIMIT = 64 << 10
+
+_NDARRAY_REDUCE = (np.ndarray.__reduce__, np.ndarray.__reduce_ex__, np.ndarray.__setstate__)
+
+
+class Pickler(pickle.Pickler):
+    """``pickle.Pickler`` (the C implementation) writing into a container."""
+
+    def __init__(self, writer: ContainerWriter) -> None:
+        super().__init__(writer, protocol=PROTOCOL, buffer_callback=self._buffer_callback)
+        self._writer = writer
+        self._inband_limit = 0 if writer.codec is None else INBAND_LIMIT
+        # Non-contiguous arrays, keyed by the id of the empty placeholder
+        # whose PickleBuffer stands in for them (the pickler refuses
+        # non-contiguous PickleBuffers before the callback sees them).
+        self._strided: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _buffer_callback(self, buffer: pickle.PickleBuffer) -> bool:
+        view = memoryview(buffer)
+        strided = self._strided.pop(id(view.obj), None)
+        if strided is not None:
+            _, array = strided
+            pieces = _c_order_pieces(array, self._writer.chunk_size)
+            self._writer.write_payload_pieces(array.nbytes, pieces, array.itemsize)
+            return False
+        raw = buffer.raw()
+        if raw.nbytes < self._inband_limit:
+            return True  # pickle it in-band, inside the opcode stream
+        self._writer.write_payload(raw, view.itemsize)
+        return False
+
+    def reducer_override(self, obj: Any) -> Any:
+        # Called for every object that is not a builtin scalar or container,
+        # so the common case (not an array) must return fast.
+        if not isinstance(obj, np.ndarray):
+            return NotImplemented
+        cls = type(obj)
+        if cls is np.ndarray:
+            return self._reduce_plain(obj)
+        if isinstance(obj, np.memmap):
+            # The data, not the mapping: it loads as an ndarray (or as a
+            # fresh memory map of the new file with mmap_mode).
+            return self._reduce_plain(obj.view(np.ndarray))
+        if cls is np.ma.MaskedArray:
+            return _reduce_masked(obj)
+        if (cls.__reduce__, cls.__reduce_ex__, cls.__setstate__) == _NDARRAY_REDUCE:
+            # numpy would rebuild the subclass from a ``tobytes()`` copy and
+            # drop its ``__dict__``; a view gives the same without the copy.
+            return view_as, (obj.view(np.ndarray), cls)
+        return NotImplemented
+
+    def _reduce_plain(self, array: np.ndarray) -> Any:
+        """Reduce an exact ndarray to ``numpy.ndarray(shape, dtype, buffer,
+        0, None, order)`` with its data as an out-of-band ``PickleBuffer``.
+
+        Only numpy's public constructor appears in the stream, so files load
+        under any numpy version.  It also covers what numpy's own protocol-5
+        reduction copies whole: dtypes that refuse the buffer protocol
+        (datetime64) get a void-typed view of the same memory, and
+        non-contiguous arrays are streamed in C order by the callback.
+        """
+        dtype = array.dtype
+        if dtype.hasobject or dtype.itemsize == 0:
+            return NotImplemented
+        if array.flags.c_contiguous or array.flags.f_contiguous:
+            order = "F" if not array.flags.c_contiguous else "C"
+            data = array.view(np.dtype((np.void, dtype.itemsize)))
+        else:
+            order = "C"
+            # An empty stand-in with the array's writeability (which decides
+            # whether the loaded buffer is writeable).
+            data = np.empty(0, dtype=np.dtype((np.void, dtype.itemsize)))
+            data.flags.writeable = array.flags.writeable
+            self._strided[id(data)] = (data, array)
+        return np.ndarray, (array.shape, dtype, pickle.PickleBuffer(data), 0, None, order)
+
+
+def _reduce_masked(array: np.ma.MaskedArray) -> Any:
+    data = array.data  # a view of the base class, no copy
+    if type(data) is not np.ndarray:
+        return NotImplemented
+    return masked_array, (
+        type(array),
+        data,
+        np.ma.getmaskarray(array),
+        array.fill_value,
+        array.hardmask,
+    )
+
+
+def _c_order_pieces(array: np.ndarray, target: int) -> Iterator[memoryview]:
+    """The bytes of a non-contiguous array in C order, as contiguous pieces
+    of at most ``target`` bytes (one element at least), copying one piece at
+    a time."""
+    if array.ndim == 0 or array.nbytes <= target:
+        if array.size:
+            yield memoryview(np.ascontiguousarray(array)).cast("B")
+        return
+    row_bytes = array[0].nbytes or 1
+    if row_bytes <= target:
+        rows = max(1, target // row_bytes)
+        for start in range(0, array.shape[0], rows):
+            yield memoryview(np.ascontiguousarray(array[start : start + rows])).cast("B")
+    else:
+        for row in array:
+            yield from _c_order_pieces(row, target)
+
+
+class Unpickler(pickle.Unpickler):
+    """``pickle.Unpickler`` (the C implementation) reading from a container."""
+
+    def __init__(self, reader: ContainerReader) -> None:
+        super().__init__(reader, buffers=reader.buffers())

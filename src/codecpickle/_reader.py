@@ -1,0 +1,446 @@
+"""Container reader: the file-like opcode stream the unpickler reads, plus
+the out-of-band buffers it pulls, in stream order.
+
+The unpickler asks for opcode bytes; on its way to the next opcode chunk the
+reader meets payload records (which the writer put *before* the opcodes that
+consume them) and decodes each one straight into its final memory, queueing
+it for the unpickler's ``buffers`` iterator.  Nothing is read past the END
+record, so several streams can follow each other in one file.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from collections.abc import Iterator
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from typing import Any
+
+from . import _format as fmt
+from ._sources import MemorySource, StreamSource, allocate
+from .codecs import Codec, codec_from_header
+from .errors import (
+    ChecksumMismatchError,
+    CodecPickleError,
+    CorruptDataError,
+    EmptyInputError,
+    NotCodecPickleFileError,
+    SizeLimitError,
+    TruncatedFileError,
+    UnsupportedVersionError,
+)
+
+Source = StreamSource | MemorySource
+
+# How foreign inputs start, to say what a file is when it is not ours.
+_FOREIGN_SIGNATURES = (
+    (b"\x80", "a plain pickle (or an uncompressed joblib file): use pickle.load or joblib.load"),
+    (b"\x1f\x8b", "a gzip stream (a compressed joblib file?)"),
+    (b"\x28\xb5\x2f\xfd", "a zstd frame"),
+    (b"\x04\x22\x4d\x18", "an lz4 frame (a compressed joblib file?)"),
+    (b"BZh", "a bz2 stream (a compressed joblib file?)"),
+    (b"\xfd7zXZ", "an xz stream (a compressed joblib file?)"),
+    (b"\x78", "a zlib stream (a compressed joblib file?)"),
+    (b"PK\x03\x04", "a zip archive (an .npz file?)"),
+    (b"\x93NUMPY", "a .npy file: use numpy.load"),
+)
+
+
+@dataclass(frozen=True)
+class Header:
+    """What the stream header says."""
+
+    version: int
+    codec: Codec | None
+    codec_name: str
+    chunk_size: int
+
+
+def _describe_foreign(start: bytes) -> str:
+    for signature, what in _FOREIGN_SIGNATURES:
+        if start.startswith(signature):
+            return f"; it looks like {what}"
+    if start.startswith(fmt.MAGIC[:4]) and b"\r\n" not in start:
+        return "; its line endings look translated: was it written or read in text mode?"
+    return ""
+
+
+def read_header(source: Source) -> Header:
+    """Read and check the stream header; leave the source at the first record."""
+    start = source.read_upto(len(fmt.MAGIC))
+    if not start:
+        raise EmptyInputError("the input is empty: expected a codecpickle stream")
+    if not fmt.MAGIC.startswith(start):
+        raise NotCodecPickleFileError(
+            f"not a codecpickle stream: it starts with {start!r}, expected the magic "
+            f"{fmt.MAGIC!r}{_describe_foreign(start)}"
+        )
+    if len(start) < len(fmt.MAGIC):
+        raise TruncatedFileError(f"the input ends inside the magic after {len(start)} bytes")
+    rest = source.read_exact(fmt.HEADER_FIXED.size - len(fmt.MAGIC), "the stream header")
+    _, version, flags, meta_size = fmt.HEADER_FIXED.unpack(start + rest)
+    if version not in fmt.SUPPORTED_VERSIONS:
+        raise UnsupportedVersionError(
+            f"format version {version} is not supported by this codecpickle (it reads "
+            f"versions {sorted(fmt.SUPPORTED_VERSIONS)}); the file was written by a newer "
+            "release: upgrade codecpickle"
+        )
+    if flags != 0:
+        raise CorruptDataError(f"header flags {flags:#06x} at offset 10 are not defined")
+    if not 0 < meta_size <= fmt.MAX_META_SIZE:
+        raise CorruptDataError(
+            f"header metadata size {meta_size} at offset 12 is outside 1..{fmt.MAX_META_SIZE}"
+        )
+    meta_bytes = source.read_exact(meta_size, "the header metadata")
+    (stored,) = fmt.CHECKSUM.unpack(source.read_exact(fmt.CHECKSUM.size, "the header checksum"))
+    if stored != fmt.checksum(start + rest + meta_bytes, 0):
+        raise ChecksumMismatchError(
+            "the stream header (offsets 0.."
+            f"{fmt.HEADER_FIXED.size + meta_size}) fails its checksum: the file is damaged"
+        )
+    return _parse_meta(version, meta_bytes)
+
+
+def _parse_meta(version: int, meta_bytes: bytes) -> Header:
+    try:
+        meta = json.loads(meta_bytes)
+    except ValueError as exc:
+        raise CorruptDataError(f"the header metadata is not valid JSON: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise CorruptDataError("the header metadata is not a JSON object")
+    name = meta.get("codec")
+    params = meta.get("params", {})
+    provider = meta.get("provider")
+    chunk_size = meta.get("chunk_size")
+    if not isinstance(name, str) or not isinstance(params, dict):
+        raise CorruptDataError(f"the header names no valid codec: {meta!r}")
+    if provider is not None and not isinstance(provider, dict):
+        raise CorruptDataError(f"the header's codec provider is malformed: {provider!r}")
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, int)
+        or not fmt.MIN_CHUNK_SIZE <= chunk_size <= fmt.MAX_CHUNK_SIZE
+    ):
+        raise CorruptDataError(f"the header's chunk size {chunk_size!r} is out of range")
+    codec = None if name == fmt.NO_CODEC else codec_from_header(name, params, provider)
+    return Header(version, codec, name, chunk_size)
+
+
+class ContainerReader:
+    """Serve one stream's opcodes (``read``/``readinto``/``readline``) and
+    its payloads (:meth:`buffers`) to an unpickler."""
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        executor: Executor | None = None,
+        max_in_flight: int = 4,
+    ) -> None:
+        self._source = source
+        self.header = read_header(source)
+        self.codec = self.header.codec
+        self._executor = executor
+        self._max_in_flight = max(1, max_in_flight)
+        self._chunk: memoryview = memoryview(b"")
+        self._pos = 0
+        self._payloads: collections.deque[memoryview] = collections.deque()
+        self._ordinal = 1
+        self._payload_count = 0
+        self._opcode_bytes = 0
+        self._ended = False
+
+    # -- the unpickler's file interface ----------------------------------
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            raise CorruptDataError("the pickle stream asked to read to the end")
+        if self._pos + size <= len(self._chunk):
+            start = self._pos
+            self._pos += size
+            return self._chunk[start : self._pos].tobytes()
+        parts = []
+        missing = size
+        while missing:
+            piece = self._take(missing)
+            parts.append(piece)
+            missing -= len(piece)
+        return b"".join(parts)
+
+    def readinto(self, out: Any) -> int:
+        view = memoryview(out).cast("B")
+        filled = 0
+        while filled < view.nbytes:
+            piece = self._take(view.nbytes - filled)
+            view[filled : filled + len(piece)] = piece
+            filled += len(piece)
+        return filled
+
+    def readline(self) -> bytes:
+        # Only protocol 0-3 opcodes read lines; streams we write never do,
+        # but a reader must cope with any valid pickle.
+        parts = []
+        while True:
+            end = self._chunk.obj.find(b"\n", self._pos) if self._pos < len(self._chunk) else -1
+            if end >= 0:
+                parts.append(self._take(end + 1 - self._pos))
+                return b"".join(parts)
+            parts.append(self._take(len(self._chunk) - self._pos or 1))
+
+    def _take(self, limit: int) -> memoryview:
+        """Up to ``limit`` opcode bytes, at least one; loads the next opcode
+        chunk when the current one is used up."""
+        while self._pos >= len(self._chunk):
+            self._load_next_opcode_chunk()
+        start = self._pos
+        self._pos = min(len(self._chunk), start + limit)
+        return self._chunk[start : self._pos]
+
+    def buffers(self) -> Iterator[memoryview]:
+        """The out-of-band buffers in stream order, for ``Unpickler(buffers=)``."""
+        while True:
+            if not self._payloads:
+                raise CorruptDataError(
+                    f"the pickle stream asks for out-of-band buffer #{self._payload_count + 1} "
+                    f"at offset {self._source.offset}, but no payload record precedes it"
+                )
+            yield self._payloads.popleft()
+
+    # -- records ---------------------------------------------------------
+
+    def _load_next_opcode_chunk(self) -> None:
+        while True:
+            kind = self._read_kind()
+            if kind == fmt.KIND_OPCODES:
+                self._chunk = memoryview(self._read_opcode_chunk())
+                self._pos = 0
+                return
+            if kind == fmt.KIND_PAYLOAD:
+                self._payloads.append(self._read_payload())
+            elif kind == fmt.KIND_RAW_PAYLOAD:
+                self._payloads.append(self._read_raw_payload())
+            elif kind == fmt.KIND_END:
+                raise CorruptDataError(
+                    f"the pickle stream ends at offset {self._source.offset - 1} before its "
+                    "STOP opcode"
+                )
+            else:
+                self._bad_kind(kind)
+
+    def _read_kind(self) -> int:
+        if self._ended:
+            raise CorruptDataError("read past the END record")
+        return self._source.read_exact(1, "a record")[0]
+
+    def _bad_kind(self, kind: int) -> None:
+        raise CorruptDataError(
+            f"unknown record kind {kind:#04x} at offset {self._source.offset - 1}"
+        )
+
+    def _chunk_header(self, expected_kind: int, limit: int) -> tuple[int, int, int, int]:
+        """Read a chunk header (its kind byte already consumed when
+        ``expected_kind`` is OPCODES) and check its sizes."""
+        offset = self._source.offset
+        head = self._source.read_exact(fmt.CHUNK_HEADER.size - 1, "a chunk header")
+        kind, flags, raw_size, stored_size = fmt.CHUNK_HEADER.unpack(bytes([expected_kind]) + head)
+        if flags & ~fmt.CHUNK_FLAGS:
+            raise CorruptDataError(f"undefined chunk flags {flags:#04x} at offset {offset}")
+        if not 0 < raw_size <= limit:
+            raise CorruptDataError(
+                f"chunk at offset {offset - 1} declares {raw_size} raw bytes; expected 1..{limit}"
+            )
+        if flags & fmt.FLAG_STORED_RAW:
+            if stored_size != raw_size:
+                raise CorruptDataError(
+                    f"raw chunk at offset {offset - 1} declares stored size {stored_size} "
+                    f"!= raw size {raw_size}"
+                )
+        elif not 0 < stored_size < raw_size:
+            raise CorruptDataError(
+                f"compressed chunk at offset {offset - 1} declares stored size {stored_size} "
+                f"for raw size {raw_size}; expected 1..{raw_size - 1}"
+            )
+        elif self.codec is None:
+            raise CorruptDataError(
+                f"compressed chunk at offset {offset - 1} in a stream written without a codec"
+            )
+        self._check_remaining(stored_size + fmt.CHECKSUM.size, "chunk", offset - 1)
+        return kind, flags, raw_size, stored_size
+
+    def _check_remaining(self, nbytes: int, what: str, offset: int) -> None:
+        remaining = self._source.remaining()
+        if remaining is not None and nbytes > remaining:
+            raise TruncatedFileError(
+                f"{what} at offset {offset} declares {nbytes} more bytes but the input "
+                f"has only {remaining} left"
+            )
+
+    def _read_opcode_chunk(self) -> Any:
+        _, flags, raw_size, stored_size = self._chunk_header(
+            fmt.KIND_OPCODES, self.header.chunk_size
+        )
+        offset = self._source.offset
+        stored = self._source.view(stored_size, "an opcode chunk")
+        self._verify(stored, self._read_checksum(), self._next_ordinal(), offset)
+        self._opcode_bytes += raw_size
+        if flags & fmt.FLAG_STORED_RAW:
+            return stored
+        assert self.codec is not None
+        out = memoryview(bytearray(raw_size))
+        _decode(self.codec, stored, out, offset)
+        return out
+
+    def _read_payload(self) -> memoryview:
+        offset = self._source.offset - 1
+        head = self._source.read_exact(fmt.PAYLOAD_HEADER.size - 1, "a payload header")
+        _, _, _, raw_size = fmt.PAYLOAD_HEADER.unpack(b"\0" + head)
+        remaining = self._source.remaining()
+        if remaining is not None:
+            # Every DATA chunk costs at least a header, a byte and a checksum
+            # on disk and yields at most one chunk of raw bytes.
+            min_chunk = fmt.CHUNK_HEADER.size + 1 + fmt.CHECKSUM.size
+            ceiling = -(-remaining // min_chunk) * self.header.chunk_size
+            if raw_size > ceiling:
+                raise SizeLimitError(
+                    f"payload at offset {offset} declares {raw_size} bytes, more than the "
+                    f"{remaining} bytes left in the input can hold"
+                )
+        target = allocate(raw_size, "payload", offset)
+        view = memoryview(target)
+        self._payload_count += 1
+        pending: collections.deque[Future[None]] = collections.deque()
+        filled = 0
+        try:
+            while filled < raw_size:
+                chunk_offset = self._source.offset
+                kind = self._source.read_exact(1, "a payload chunk")[0]
+                if kind != fmt.KIND_DATA:
+                    raise CorruptDataError(
+                        f"payload at offset {offset} has {raw_size - filled} bytes to go but "
+                        f"offset {chunk_offset} holds a record of kind {kind:#04x}, not DATA"
+                    )
+                _, flags, chunk_raw, stored_size = self._chunk_header(
+                    fmt.KIND_DATA, min(self.header.chunk_size, raw_size - filled)
+                )
+                out = view[filled : filled + chunk_raw]
+                filled += chunk_raw
+                ordinal = self._next_ordinal()
+                data_offset = self._source.offset
+                if flags & fmt.FLAG_STORED_RAW:
+                    self._source.readinto_exact(out, "a payload chunk")
+                    job = (None, out, self._read_checksum(), ordinal, data_offset)
+                else:
+                    stored = self._source.view(stored_size, "a payload chunk")
+                    job = (stored, out, self._read_checksum(), ordinal, data_offset)
+                if self._executor is None:
+                    self._decode_job(*job)
+                else:
+                    pending.append(self._executor.submit(self._decode_job, *job))
+                    while len(pending) > self._max_in_flight:
+                        pending.popleft().result()
+            while pending:
+                pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+        return view
+
+    def _decode_job(
+        self, stored: memoryview | None, out: memoryview, expected: int, ordinal: int, offset: int
+    ) -> None:
+        if stored is None:
+            self._verify(out, expected, ordinal, offset)
+        else:
+            self._verify(stored, expected, ordinal, offset)
+            assert self.codec is not None
+            _decode(self.codec, stored, out, offset)
+
+    def _read_raw_payload(self) -> memoryview:
+        offset = self._source.offset - 1
+        head = self._source.read_exact(fmt.RAW_PAYLOAD_HEADER.size - 1, "a raw payload header")
+        _, pad, _, size = fmt.RAW_PAYLOAD_HEADER.unpack(b"\0" + head)
+        if pad >= fmt.ALIGNMENT:
+            raise CorruptDataError(f"raw payload at offset {offset} declares {pad} padding bytes")
+        self._check_remaining(pad + size + fmt.CHECKSUM.size, "raw payload", offset)
+        self._source.read_exact(pad, "raw payload padding")  # not checked: padding only
+        self._payload_count += 1
+        ordinal = self._next_ordinal()
+        data_offset = self._source.offset
+        if self._source.zero_copy:
+            data = self._source.view(size, "a raw payload")
+            # Verifying would read every page of a memory map: O(size) on
+            # what should be an O(1) load (documented in docs/format.md).
+            self._read_checksum()
+            return data
+        target = allocate(size, "raw payload", offset)
+        view = memoryview(target)
+        self._source.readinto_exact(view, "a raw payload")
+        self._verify(view, self._read_checksum(), ordinal, data_offset)
+        return view
+
+    def _read_checksum(self) -> int:
+        return fmt.CHECKSUM.unpack(self._source.read_exact(fmt.CHECKSUM.size, "a checksum"))[0]
+
+    def _next_ordinal(self) -> int:
+        ordinal = self._ordinal
+        self._ordinal += 1
+        return ordinal
+
+    @staticmethod
+    def _verify(data: Any, expected: int, ordinal: int, offset: int) -> None:
+        if fmt.checksum(data, ordinal) != expected:
+            raise ChecksumMismatchError(
+                f"the {memoryview(data).nbytes} bytes at offset {offset} fail their checksum "
+                f"(record #{ordinal}): the file is damaged, or records were reordered"
+            )
+
+    # -- end of stream ---------------------------------------------------
+
+    def finish(self) -> None:
+        """After the unpickler returned: check that nothing is left over and
+        read the END record, leaving the source just past this stream."""
+        if self._pos != len(self._chunk):
+            raise CorruptDataError(
+                f"{len(self._chunk) - self._pos} opcode bytes follow the pickle's STOP opcode"
+            )
+        if self._payloads:
+            raise CorruptDataError(
+                f"{len(self._payloads)} payload record(s) were never used by the pickle stream"
+            )
+        offset = self._source.offset
+        kind = self._read_kind()
+        if kind != fmt.KIND_END:
+            if kind in (fmt.KIND_OPCODES, fmt.KIND_PAYLOAD, fmt.KIND_RAW_PAYLOAD, fmt.KIND_DATA):
+                raise CorruptDataError(
+                    f"record of kind {kind:#04x} at offset {offset} follows the pickle's STOP "
+                    "opcode; expected the END record"
+                )
+            self._bad_kind(kind)
+        rest = self._source.read_exact(fmt.END_RECORD.size - 1, "the END record")
+        end = bytes([kind]) + rest
+        _, payloads, units, opcode_bytes = fmt.END_RECORD.unpack(end)
+        self._verify(end, self._read_checksum(), self._next_ordinal(), offset)
+        self._ended = True
+        if (payloads, units, opcode_bytes) != (
+            self._payload_count,
+            self._ordinal - 2,
+            self._opcode_bytes,
+        ):
+            raise CorruptDataError(
+                f"the END record at offset {offset} counts {payloads} payloads, {units} "
+                f"records and {opcode_bytes} opcode bytes, but the stream held "
+                f"{self._payload_count}, {self._ordinal - 2} and {self._opcode_bytes}"
+            )
+
+
+def _decode(codec: Codec, stored: memoryview, out: memoryview, offset: int) -> None:
+    try:
+        codec.decode_into(stored, out)
+    except CodecPickleError:
+        raise
+    except Exception as exc:
+        raise CorruptDataError(
+            f"codec {codec.name!r} failed to decode the {stored.nbytes}-byte chunk at offset "
+            f"{offset}: {exc}"
+        ) from exc

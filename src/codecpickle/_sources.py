@@ -1,0 +1,147 @@
+"""Exact reads from the two kinds of input a reader consumes.
+
+``StreamSource`` wraps a binary file object (file, pipe, socket) and never
+reads past what it is asked for, so a stream holding several objects can be
+read one object at a time.  ``MemorySource`` wraps bytes already in memory
+(``loads``) or a memory map (``mmap_mode``) and can hand out zero-copy views.
+Both track the offset from the start of the stream for error messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import EmptyInputError, SizeLimitError, TruncatedFileError
+
+# Large reads go straight into their destination in pieces of this size so
+# a short read from a pipe costs one more call, not a copy.
+_READ_PIECE = 16 << 20
+
+
+def allocate(nbytes: int, what: str, offset: int) -> np.ndarray:
+    """A fresh, writable byte buffer of ``nbytes``.
+
+    numpy (not ``bytearray``) because large numpy allocations get
+    transparent huge pages and are not zero-filled eagerly.
+    """
+    try:
+        return np.empty(nbytes, dtype=np.uint8)
+    except (MemoryError, ValueError) as exc:
+        raise SizeLimitError(
+            f"{what} at offset {offset} declares {nbytes} bytes, which cannot be allocated"
+        ) from exc
+
+
+def raise_truncated(what: str, offset: int, wanted: int, got: int) -> None:
+    """Report input that ends early; no input at all is :class:`EmptyInputError`."""
+    if offset + got == 0:
+        raise EmptyInputError("the input is empty: expected a codecpickle stream")
+    raise TruncatedFileError(
+        f"the input ends inside {what} at offset {offset + got}: "
+        f"expected {wanted} bytes, got {got}"
+    )
+
+
+class StreamSource:
+    """Exact reads from a binary file object."""
+
+    zero_copy = False
+
+    def __init__(self, file: Any, size: int | None = None) -> None:
+        self._read = file.read
+        self._readinto = getattr(file, "readinto", None)
+        self.offset = 0
+        #: Bytes the stream holds from its start, when known (regular files).
+        self.size = size
+
+    def remaining(self) -> int | None:
+        return None if self.size is None else self.size - self.offset
+
+    def read_upto(self, nbytes: int) -> bytes:
+        """Read up to ``nbytes``; fewer only at the end of the input."""
+        parts: list[bytes] = []
+        got = 0
+        while got < nbytes:
+            more = self._read(nbytes - got)
+            if not more:
+                break
+            parts.append(more)
+            got += len(more)
+        self.offset += got
+        return b"".join(parts)
+
+    def read_exact(self, nbytes: int, what: str) -> bytes:
+        """Read exactly ``nbytes`` or raise :class:`TruncatedFileError`."""
+        data = self._read(nbytes)
+        if data is None:
+            data = b""
+        if len(data) != nbytes:
+            parts = [data]
+            got = len(data)
+            while got < nbytes:
+                more = self._read(nbytes - got)
+                if not more:
+                    self._truncated(what, nbytes, got)
+                parts.append(more)
+                got += len(more)
+            data = b"".join(parts)
+        self.offset += nbytes
+        return data
+
+    def readinto_exact(self, out: memoryview, what: str) -> None:
+        """Fill ``out`` completely or raise :class:`TruncatedFileError`."""
+        total = out.nbytes
+        if self._readinto is None:
+            pos = 0
+            while pos < total:
+                step = min(_READ_PIECE, total - pos)
+                out[pos : pos + step] = self.read_exact(step, what)
+                pos += step
+            return
+        got = 0
+        while got < total:
+            count = self._readinto(out[got : got + _READ_PIECE])
+            if not count:
+                self._truncated(what, total, got)
+            got += count
+        self.offset += total
+
+    def view(self, nbytes: int, what: str) -> memoryview:
+        """The next ``nbytes`` as a buffer (a copy for streams)."""
+        return memoryview(self.read_exact(nbytes, what))
+
+    def _truncated(self, what: str, wanted: int, got: int) -> None:
+        raise_truncated(what, self.offset, wanted, got)
+
+
+class MemorySource:
+    """Exact reads from a buffer in memory or a memory map."""
+
+    def __init__(self, data: Any, *, zero_copy: bool = False) -> None:
+        self._data = memoryview(data).cast("B")
+        self.offset = 0
+        self.size = self._data.nbytes
+        #: Hand out views of the underlying memory instead of copies
+        #: (memory maps); payload checksums are then not verified on load.
+        self.zero_copy = zero_copy
+
+    def remaining(self) -> int:
+        return self.size - self.offset
+
+    def view(self, nbytes: int, what: str) -> memoryview:
+        if nbytes > self.size - self.offset:
+            raise_truncated(what, self.offset, nbytes, self.size - self.offset)
+        start = self.offset
+        self.offset += nbytes
+        return self._data[start : start + nbytes]
+
+    def read_upto(self, nbytes: int) -> bytes:
+        return self.view(min(nbytes, self.size - self.offset), "").tobytes()
+
+    def read_exact(self, nbytes: int, what: str) -> bytes:
+        return self.view(nbytes, what).tobytes()
+
+    def readinto_exact(self, out: memoryview, what: str) -> None:
+        out[:] = self.view(out.nbytes, what)

@@ -1,0 +1,214 @@
+"""Container writer: turns opcode bytes and payload buffers into records.
+
+The writer is a file-like sink for the pickler (``write``) plus
+``write_payload`` for out-of-band buffers.  It writes strictly sequentially
+(no ``seek``/``tell``), so the target may be a pipe or a socket.
+
+Chunks are encoded on a thread pool when one is given; results are written
+in submission order, and at most ``max_in_flight`` chunks wait at once, so
+memory stays bounded and the output is identical whatever the thread count.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, Future
+from typing import Any
+
+from . import _format as fmt
+from .codecs import Codec
+
+# Parts of one encoded record, written one after the other without joining.
+Parts = tuple[Any, ...]
+
+
+def write_all(write: Callable[[Any], Any], data: Any) -> int:
+    """Write every byte of ``data``; raw files and sockets may write less
+    than asked and return the count."""
+    view = memoryview(data).cast("B")
+    total = view.nbytes
+    written = write(view)
+    # Buffered files return the full length (or None on some file-likes).
+    if written is None or written == total:
+        return total
+    while written < total:
+        step = write(view[written:])
+        if step is None:
+            return total
+        if step == 0:
+            raise OSError("the file accepted no more bytes (write returned 0)")
+        written += step
+    return total
+
+
+class ContainerWriter:
+    """Write one object's stream: header, chunk records, END record."""
+
+    def __init__(
+        self,
+        file: Any,
+        codec: Codec | None,
+        *,
+        chunk_size: int,
+        executor: Executor | None = None,
+        max_in_flight: int = 4,
+        base_offset: int = 0,
+        provider: dict[str, str] | None = None,
+    ) -> None:
+        self._write_raw = file.write
+        self.codec = codec
+        self.chunk_size = chunk_size
+        self._executor = executor
+        self._max_in_flight = max(1, max_in_flight)
+        self._in_flight: collections.deque[Future[Parts] | Parts] = collections.deque()
+        self._opcodes = bytearray()
+        self._position = base_offset
+        self._ordinal = 1  # the header is unit 0
+        self._payload_count = 0
+        self._opcode_bytes = 0
+        meta: dict[str, Any] = {
+            "codec": fmt.NO_CODEC if codec is None else codec.name,
+            "params": {} if codec is None else codec.params,
+            "chunk_size": chunk_size,
+        }
+        if provider is not None:
+            meta["provider"] = provider
+        self._emit(fmt.encode_header(meta))
+
+    # -- the pickler's file interface -------------------------------------
+
+    def write(self, data: Any) -> int:
+        """Accept opcode bytes from the pickler (frames and large in-band
+        ``bytes``); cut them into chunks without copying large ones."""
+        view = memoryview(data).cast("B")
+        size = view.nbytes
+        self._opcode_bytes += size
+        buffer = self._opcodes
+        room = self.chunk_size - len(buffer)
+        if size < room:
+            buffer += view
+            return size
+        buffer += view[:room]
+        self._opcodes = bytearray()
+        self._submit_chunk(fmt.KIND_OPCODES, memoryview(buffer), 1)
+        offset = room
+        while size - offset >= self.chunk_size:
+            self._submit_chunk(fmt.KIND_OPCODES, view[offset : offset + self.chunk_size], 1)
+            offset += self.chunk_size
+        self._opcodes += view[offset:]
+        return size
+
+    # -- payloads ------------------------------------------------------------
+
+    def write_payload(self, view: memoryview, itemsize: int = 1) -> None:
+        """Write one out-of-band buffer (a contiguous byte view) as a
+        payload record: through the codec, or raw and aligned when there is
+        no codec."""
+        self.write_payload_pieces(view.nbytes, (view,), itemsize)
+
+    def write_payload_pieces(
+        self, nbytes: int, pieces: Iterable[memoryview], itemsize: int = 1
+    ) -> None:
+        """Write one payload of ``nbytes`` given as contiguous byte pieces in
+        order (cut into chunks here; a raw payload is written as given, one
+        contiguous run in the file for mmap_mode); used to stream buffers that are
+        not contiguous in memory without ever holding a whole copy."""
+        self._payload_count += 1
+        if self.codec is None:
+            self._write_raw_payload(nbytes, pieces)
+        else:
+            # Queued behind chunks still being encoded, never written past them.
+            self._in_flight.append((fmt.PAYLOAD_HEADER.pack(fmt.KIND_PAYLOAD, 0, 0, nbytes),))
+            written = 0
+            step = self.chunk_size
+            for piece in pieces:
+                for start in range(0, piece.nbytes, step):
+                    chunk = piece[start : start + step]
+                    written += chunk.nbytes
+                    self._submit_chunk(fmt.KIND_DATA, chunk, itemsize)
+            self._check_payload_size(nbytes, written)
+
+    def _write_raw_payload(self, nbytes: int, pieces: Iterable[memoryview]) -> None:
+        self._drain()
+        pad = fmt.padding_for(self._position)
+        self._emit(fmt.RAW_PAYLOAD_HEADER.pack(fmt.KIND_RAW_PAYLOAD, pad, 0, nbytes) + bytes(pad))
+        hasher = fmt.new_hasher(self._next_ordinal())
+        written = 0
+        for piece in pieces:
+            hasher.update(piece)
+            self._emit(piece)
+            written += piece.nbytes
+        self._check_payload_size(nbytes, written)
+        self._emit(fmt.CHECKSUM.pack(hasher.intdigest()))
+
+    @staticmethod
+    def _check_payload_size(declared: int, written: int) -> None:
+        if declared != written:
+            # A bug in the caller, not in the data: the record header already
+            # promised ``declared`` bytes.
+            raise RuntimeError(f"payload declared {declared} bytes but {written} were given")
+
+
+    # -- end of stream -------------------------------------------------------
+
+    def finish(self) -> None:
+        """Flush pending opcodes and write the END record."""
+        if self._opcodes:
+            buffer, self._opcodes = self._opcodes, bytearray()
+            self._submit_chunk(fmt.KIND_OPCODES, memoryview(buffer), 1)
+        self._drain()
+        end = fmt.END_RECORD.pack(
+            fmt.KIND_END, self._payload_count, self._ordinal - 1, self._opcode_bytes
+        )
+        self._emit(end + fmt.CHECKSUM.pack(fmt.checksum(end, self._next_ordinal())))
+
+    def abort(self) -> None:
+        """Drop work not yet started; called when pickling fails."""
+        while self._in_flight:
+            item = self._in_flight.popleft()
+            if isinstance(item, Future):
+                item.cancel()
+
+    # -- chunk pipeline ------------------------------------------------------
+
+    def _next_ordinal(self) -> int:
+        ordinal = self._ordinal
+        self._ordinal += 1
+        return ordinal
+
+    def _submit_chunk(self, kind: int, raw: memoryview, itemsize: int) -> None:
+        ordinal = self._next_ordinal()
+        if self.codec is None or self._executor is None:
+            self._in_flight.append(self._encode_chunk(kind, raw, itemsize, ordinal))
+        else:
+            self._in_flight.append(
+                self._executor.submit(self._encode_chunk, kind, raw, itemsize, ordinal)
+            )
+        while len(self._in_flight) > self._max_in_flight:
+            self._write_parts(self._in_flight.popleft())
+
+    def _encode_chunk(self, kind: int, raw: memoryview, itemsize: int, ordinal: int) -> Parts:
+        flags = fmt.FLAG_STORED_RAW
+        stored: Any = raw
+        if self.codec is not None:
+            encoded = self.codec.encode(raw, itemsize)
+            # Never store more than the raw size: incompressible chunks stay
+            # raw, which also bounds every stored size by its raw size.
+            if memoryview(encoded).nbytes < raw.nbytes:
+                flags, stored = 0, encoded
+        stored_size = memoryview(stored).nbytes
+        head = fmt.CHUNK_HEADER.pack(kind, flags, raw.nbytes, stored_size)
+        return head, stored, fmt.CHECKSUM.pack(fmt.checksum(stored, ordinal))
+
+    def _drain(self) -> None:
+        while self._in_flight:
+            self._write_parts(self._in_flight.popleft())
+
+    def _write_parts(self, item: Future[Parts] | Parts) -> None:
+        parts = item.result() if isinstance(item, Future) else item
+        for part in parts:
+            self._emit(part)
+
+    def _emit(self, data: Any) -> None:
+        self._position += write_all(self._write_raw, data)
