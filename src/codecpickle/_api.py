@@ -64,8 +64,8 @@ def dump(
     same directory, which replaces ``file`` only once complete (and, unless
     ``fsync=False``, flushed to disk), so an error or crash never leaves a
     partial file behind and never damages the previous one.  A file object
-    is written at its current position and left just after the stream, so
-    several objects can be dumped one after another.
+    is written at its current position, flushed, and left just after the
+    stream, so several objects can be dumped one after another.
 
     ``compress`` selects the codec: ``None``/``False``/``0`` for none,
     ``True`` for zstd at its default level, an int for that zstd level, a
@@ -96,6 +96,11 @@ def dump(
     else:
         _require_method(file, "write", "dump")
         _dump_to(obj, file, codec, threads, chunk_size)
+        # A reader at the other end of a pipe or socket waits for the END
+        # record: hand it over now rather than whenever the buffer fills.
+        flush = getattr(file, "flush", None)
+        if callable(flush):
+            flush()
 
 
 def dumps(
@@ -123,6 +128,7 @@ def load(
     *,
     mmap_mode: str | None = None,
     threads: int | None = None,
+    verify: bool = True,
 ) -> Any:
     """Rebuild the object stored in ``file`` (a path or a binary file
     object); the codec is read from the stream's header.
@@ -145,6 +151,11 @@ def load(
     memory.  Array payloads served from a map are not checksum-verified (it
     would read the whole file); everything else is.
 
+    ``verify=False`` skips the checksums of array data stored uncompressed,
+    for files whose arrays were changed in place through ``mmap_mode="r+"``
+    (which leaves those checksums stale).  The header, the opcode stream and
+    compressed chunks are always verified.
+
     ``threads`` is the number of threads decompressing chunks (default: the
     CPUs this process may use).
     """
@@ -152,9 +163,9 @@ def load(
     threads = _check_threads(threads)
     if isinstance(file, str | os.PathLike):
         with open(file, "r+b" if mmap_mode == "r+" else "rb") as handle:
-            return _load_file(handle, mmap_mode, threads)
+            return _load_file(handle, mmap_mode, threads, verify)
     _require_method(file, "read", "load")
-    return _load_file(file, mmap_mode, threads)
+    return _load_file(file, mmap_mode, threads, verify)
 
 
 def loads(data: Any, *, threads: int | None = None) -> Any:
@@ -173,7 +184,7 @@ def loads(data: Any, *, threads: int | None = None) -> Any:
         ) from None
     threads = _check_threads(threads)
     source = MemorySource(view)
-    result = _load_from(source, threads)
+    result = _load_from(source, threads, verify=True)
     if source.remaining():
         raise CorruptDataError(
             f"{source.remaining()} bytes of trailing data follow the stream's END record "
@@ -219,18 +230,18 @@ def _position(file: Any) -> int:
 # -- loading ---------------------------------------------------------------
 
 
-def _load_file(file: Any, mmap_mode: str | None, threads: int) -> Any:
+def _load_file(file: Any, mmap_mode: str | None, threads: int, verify: bool) -> Any:
     if mmap_mode is not None:
         mapped = _map(file, mmap_mode)
         if mapped is not None:
             source = MemorySource(mapped, zero_copy=True)
             source.offset = file.tell()
             try:
-                return _load_from(source, threads, mmap_mode)
+                return _load_from(source, threads, verify, mmap_mode)
             finally:
                 # Leave the file just past this stream, as a plain load does.
                 file.seek(source.offset)
-    return _load_from(StreamSource(file, _size_of(file)), threads)
+    return _load_from(StreamSource(file, _size_of(file)), threads, verify)
 
 
 def _map(file: Any, mmap_mode: str) -> mmap.mmap | None:
@@ -264,9 +275,11 @@ def _warn_not_mapped(reason: str) -> None:
     )
 
 
-def _load_from(source: Any, threads: int, mmap_mode: str | None = None) -> Any:
+def _load_from(source: Any, threads: int, verify: bool, mmap_mode: str | None = None) -> Any:
     with _executor(True, threads) as executor:
-        reader = ContainerReader(source, executor=executor, max_in_flight=2 * threads)
+        reader = ContainerReader(
+            source, executor=executor, max_in_flight=2 * threads, verify_raw_payloads=verify
+        )
         if mmap_mode is not None and reader.codec is not None:
             _warn_not_mapped(f"the stream is compressed with {reader.codec.name!r}")
             source.zero_copy = False

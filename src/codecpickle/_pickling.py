@@ -22,6 +22,7 @@ import numpy as np
 
 from ._reader import ContainerReader
 from ._reconstruct import masked_array, view_as
+from ._safe import check_extension_registry, resolve
 from ._writer import ContainerWriter
 
 PROTOCOL = 5
@@ -103,7 +104,8 @@ class Pickler(pickle.Pickler):
             # whether the loaded buffer is writeable).
             data = np.empty(0, dtype=np.dtype((np.void, dtype.itemsize)))
             data.flags.writeable = array.flags.writeable
-            self._strided[id(data)] = (data, array)
+            # A void view too: dtypes like datetime64 refuse buffer exports.
+            self._strided[id(data)] = (data, array.view(data.dtype))
         return np.ndarray, (array.shape, dtype, pickle.PickleBuffer(data), 0, None, order)
 
 
@@ -143,3 +145,26 @@ class Unpickler(pickle.Unpickler):
 
     def __init__(self, reader: ContainerReader) -> None:
         super().__init__(reader, buffers=reader.buffers())
+
+
+class RestrictedUnpickler(Unpickler):
+    """An :class:`Unpickler` that resolves globals only from an allowlist
+    (``load(..., safe=True)``); see ``_safe.py``.
+
+    A separate class because a Python-level ``find_class`` costs a call per
+    global: unrestricted loads keep the C implementation's own.  The C
+    unpickler routes GLOBAL, STACK_GLOBAL, INST and uncached EXT opcodes
+    through ``find_class``; cached EXT codes are covered by
+    :func:`~codecpickle._safe.check_extension_registry`.
+    """
+
+    def __init__(self, reader: ContainerReader, allowed: frozenset[str]) -> None:
+        super().__init__(reader)
+        self._allowed = allowed
+
+    def find_class(self, module: str, name: str) -> Any:
+        return resolve(self._allowed, module, name, super().find_class)
+
+    def load(self) -> Any:
+        check_extension_registry(self._allowed)
+        return super().load()

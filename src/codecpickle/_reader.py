@@ -47,6 +47,12 @@ _FOREIGN_SIGNATURES = (
 )
 
 
+_RAW_HINT = (
+    " (if this uncompressed array data was changed on purpose through "
+    "mmap_mode='r+', load with verify=False)"
+)
+
+
 @dataclass(frozen=True)
 class Header:
     """What the stream header says."""
@@ -137,8 +143,12 @@ class ContainerReader:
         *,
         executor: Executor | None = None,
         max_in_flight: int = 4,
+        verify_raw_payloads: bool = True,
     ) -> None:
         self._source = source
+        # Array data stored uncompressed may be changed in place on purpose
+        # (mmap_mode="r+"), which leaves its checksum stale.
+        self._verify_raw_payloads = verify_raw_payloads
         self.header = read_header(source)
         self.codec = self.header.codec
         self._executor = executor
@@ -294,7 +304,9 @@ class ContainerReader:
     def _read_payload(self) -> memoryview:
         offset = self._source.offset - 1
         head = self._source.read_exact(fmt.PAYLOAD_HEADER.size - 1, "a payload header")
-        _, _, _, raw_size = fmt.PAYLOAD_HEADER.unpack(b"\0" + head)
+        _, reserved, reserved16, raw_size = fmt.PAYLOAD_HEADER.unpack(b"\0" + head)
+        if reserved or reserved16:
+            raise CorruptDataError(f"payload header at offset {offset} has non-zero reserved bits")
         remaining = self._source.remaining()
         if remaining is not None:
             # Every DATA chunk costs at least a header, a byte and a checksum
@@ -350,7 +362,8 @@ class ContainerReader:
         self, stored: memoryview | None, out: memoryview, expected: int, ordinal: int, offset: int
     ) -> None:
         if stored is None:
-            self._verify(out, expected, ordinal, offset)
+            if self._verify_raw_payloads:
+                self._verify(out, expected, ordinal, offset, _RAW_HINT)
         else:
             self._verify(stored, expected, ordinal, offset)
             assert self.codec is not None
@@ -359,7 +372,11 @@ class ContainerReader:
     def _read_raw_payload(self) -> memoryview:
         offset = self._source.offset - 1
         head = self._source.read_exact(fmt.RAW_PAYLOAD_HEADER.size - 1, "a raw payload header")
-        _, pad, _, size = fmt.RAW_PAYLOAD_HEADER.unpack(b"\0" + head)
+        _, pad, reserved, size = fmt.RAW_PAYLOAD_HEADER.unpack(b"\0" + head)
+        if reserved:
+            raise CorruptDataError(
+                f"raw payload header at offset {offset} has non-zero reserved bits"
+            )
         if pad >= fmt.ALIGNMENT:
             raise CorruptDataError(f"raw payload at offset {offset} declares {pad} padding bytes")
         self._check_remaining(pad + size + fmt.CHECKSUM.size, "raw payload", offset)
@@ -376,7 +393,9 @@ class ContainerReader:
         target = allocate(size, "raw payload", offset)
         view = memoryview(target)
         self._source.readinto_exact(view, "a raw payload")
-        self._verify(view, self._read_checksum(), ordinal, data_offset)
+        expected = self._read_checksum()
+        if self._verify_raw_payloads:
+            self._verify(view, expected, ordinal, data_offset, _RAW_HINT)
         return view
 
     def _read_checksum(self) -> int:
@@ -388,11 +407,11 @@ class ContainerReader:
         return ordinal
 
     @staticmethod
-    def _verify(data: Any, expected: int, ordinal: int, offset: int) -> None:
+    def _verify(data: Any, expected: int, ordinal: int, offset: int, hint: str = "") -> None:
         if fmt.checksum(data, ordinal) != expected:
             raise ChecksumMismatchError(
                 f"the {memoryview(data).nbytes} bytes at offset {offset} fail their checksum "
-                f"(record #{ordinal}): the file is damaged, or records were reordered"
+                f"(record #{ordinal}): the file is damaged, or records were reordered{hint}"
             )
 
     # -- end of stream ---------------------------------------------------

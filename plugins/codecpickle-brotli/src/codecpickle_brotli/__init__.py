@@ -48,10 +48,13 @@ class BrotliCodec(Codec):
         """Decompress one chunk; the output buffer stops growing past ``raw_size``."""
         decompressor = brotli.Decompressor()
         out = decompressor.process(data, output_buffer_limit=raw_size + 1)
-        if len(out) != raw_size:
+        if len(out) > raw_size:
             raise CorruptDataError(
-                f"codec 'brotli': the chunk decodes to {'more than' if len(out) > raw_size else ''}"
-                f" {len(out) if len(out) < raw_size else raw_size} bytes, expected {raw_size}"
+                f"codec 'brotli': the chunk decodes to more than its declared {raw_size} bytes"
+            )
+        if len(out) < raw_size:
+            raise CorruptDataError(
+                f"codec 'brotli': the chunk decodes to {len(out)} bytes, expected {raw_size}"
             )
         if not decompressor.is_finished():
             raise CorruptDataError("codec 'brotli': the compressed stream is truncated")

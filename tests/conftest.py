@@ -1,0 +1,43 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+
+def assert_same(loaded: Any, original: Any, path: str = "obj") -> None:
+    """Deep equality that also checks array types, dtypes, shapes and
+    values exactly (NaN-aware), and container types."""
+    assert type(loaded) is type(original) or (
+        isinstance(original, np.memmap) and type(loaded) is np.ndarray
+    ), f"{path}: {type(loaded)} != {type(original)}"
+    if isinstance(original, np.ma.MaskedArray):
+        assert_same(np.ma.getdata(loaded), np.ma.getdata(original), path + ".data")
+        np.testing.assert_array_equal(np.ma.getmaskarray(loaded), np.ma.getmaskarray(original))
+        assert loaded.fill_value == original.fill_value
+    elif isinstance(original, np.ndarray):
+        assert loaded.dtype == original.dtype, f"{path}: dtype {loaded.dtype} != {original.dtype}"
+        assert loaded.shape == original.shape, f"{path}: shape {loaded.shape} != {original.shape}"
+        if original.dtype.hasobject:
+            assert loaded.tolist() == original.tolist(), path
+        else:
+            np.testing.assert_array_equal(loaded, original, err_msg=path)
+            assert loaded.tobytes() == original.tobytes(), f"{path}: bytes differ"
+    elif isinstance(original, dict):
+        assert loaded.keys() == original.keys(), path
+        for key in original:
+            assert_same(loaded[key], original[key], f"{path}[{key!r}]")
+    elif isinstance(original, list | tuple):
+        assert len(loaded) == len(original), path
+        for index, (a, b) in enumerate(zip(loaded, original, strict=True)):
+            assert_same(a, b, f"{path}[{index}]")
+    else:
+        assert loaded == original, f"{path}: {loaded!r} != {original!r}"
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)

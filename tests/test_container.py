@@ -1,0 +1,190 @@
+"""The container format, checked by an independent walker written from
+docs/format.md rather than by the library's own reader."""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import xxhash
+
+import codecpickle
+
+MAGIC = b"\x89CPK\r\n\x1a\n"
+
+
+@dataclass
+class Record:
+    kind: int
+    offset: int  # of the record's first byte
+    end: int  # one past its last byte
+    data_offset: int = 0
+    raw_size: int = 0
+    stored_raw: bool = False
+
+
+def walk(data: bytes) -> tuple[dict, list[Record]]:
+    """Parse a stream per docs/format.md, checking every checksum."""
+    assert data[:8] == MAGIC
+    version, flags, meta_size = struct.unpack_from("<HHI", data, 8)
+    assert (version, flags) == (1, 0)
+    meta = json.loads(data[16 : 16 + meta_size])
+    pos = 16 + meta_size
+    (header_sum,) = struct.unpack_from("<Q", data, pos)
+    assert header_sum == xxhash.xxh3_64_intdigest(data[:pos], seed=0)
+    pos += 8
+    ordinal = 1
+    records: list[Record] = []
+
+    def chunk(kind_expected: int) -> Record:
+        nonlocal pos, ordinal
+        kind, cflags, raw, stored = struct.unpack_from("<BBII", data, pos)
+        assert kind == kind_expected
+        record = Record(kind, pos, 0, pos + 10, raw, bool(cflags & 1))
+        body = data[pos + 10 : pos + 10 + stored]
+        (digest,) = struct.unpack_from("<Q", data, pos + 10 + stored)
+        assert digest == xxhash.xxh3_64_intdigest(body, seed=ordinal)
+        assert stored <= raw
+        ordinal += 1
+        pos += 10 + stored + 8
+        record.end = pos
+        return record
+
+    while True:
+        kind = data[pos]
+        if kind == 0x01:
+            records.append(chunk(0x01))
+        elif kind == 0x02:
+            _, _, _, total = struct.unpack_from("<BBHQ", data, pos)
+            start = pos
+            pos += 12
+            got = 0
+            while got < total:
+                got += chunk(0x04).raw_size
+            assert got == total
+            records.append(Record(0x02, start, pos, raw_size=total))
+        elif kind == 0x03:
+            _, pad, _, size = struct.unpack_from("<BBHQ", data, pos)
+            start = pos
+            data_offset = pos + 12 + pad
+            body = data[data_offset : data_offset + size]
+            (digest,) = struct.unpack_from("<Q", data, data_offset + size)
+            assert digest == xxhash.xxh3_64_intdigest(body, seed=ordinal)
+            ordinal += 1
+            pos = data_offset + size + 8
+            records.append(Record(0x03, start, pos, data_offset, size, True))
+        elif kind == 0x00:
+            end = data[pos : pos + 20]
+            _, payloads, units, opcode_bytes = struct.unpack("<B3xIIQ", end)
+            (digest,) = struct.unpack_from("<Q", data, pos + 20)
+            assert digest == xxhash.xxh3_64_intdigest(end, seed=ordinal)
+            assert units == ordinal - 1
+            assert payloads == sum(r.kind in (0x02, 0x03) for r in records)
+            assert opcode_bytes == sum(r.raw_size for r in records if r.kind == 0x01)
+            records.append(Record(0x00, pos, pos + 28))
+            assert pos + 28 == len(data)
+            return meta, records
+        else:
+            raise AssertionError(f"unknown kind {kind} at {pos}")
+
+
+OBJ = {
+    "a": np.arange(300_000, dtype=np.float64),
+    "b": np.arange(1000, dtype=np.int8),
+    "words": ["x"] * 50_000,
+}
+
+
+@pytest.mark.parametrize("compress", [None, "zstd", "lz4", "zlib", "gzip", "bz2", "lzma"])
+def test_streams_follow_the_documented_layout(compress):
+    data = codecpickle.dumps(OBJ, compress=compress, chunk_size=1 << 16)
+    meta, records = walk(data)
+    assert meta["codec"] == (compress or "none")
+    assert meta["chunk_size"] == 1 << 16
+    kinds = {r.kind for r in records}
+    assert 0x01 in kinds
+    assert (0x03 if compress is None else 0x02) in kinds
+
+
+def test_raw_payload_data_is_64_byte_aligned_in_the_file():
+    data = codecpickle.dumps([np.arange(n, dtype=np.uint8) for n in (1, 63, 64, 1000, 4097)])
+    _, records = walk(data)
+    raws = [r for r in records if r.kind == 0x03]
+    assert len(raws) == 5
+    assert all(r.data_offset % 64 == 0 for r in raws)
+
+
+def test_magic_differs_from_every_common_format():
+    for other in (b"\x80", b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"\x04\x22\x4d\x18", b"BZh",
+                  b"\xfd7zXZ", b"\x78", b"PK", b"\x93NUMPY", b"\x89PNG"):
+        assert not MAGIC.startswith(other)
+    assert b"\r\n\x1a\n" in MAGIC
+
+
+def test_incompressible_chunks_are_stored_raw():
+    noise = np.random.default_rng(0).integers(0, 256, 1 << 20, dtype=np.uint8)
+    data = codecpickle.dumps(noise, compress="zstd", chunk_size=1 << 16)
+    _, records = walk(data)
+    assert [r for r in records if r.kind == 0x02], "the array went through the codec"
+    assert len(data) < noise.nbytes + 4096
+    assert codecpickle.loads(data).tobytes() == noise.tobytes()
+
+
+def test_reordered_records_fail_their_checksum():
+    data = codecpickle.dumps([f"word {i}" for i in range(100_000)], compress="zstd",
+                             chunk_size=1 << 14)
+    _, records = walk(data)
+    chunks = [r for r in records if r.kind == 0x01]
+    assert len(chunks) >= 3
+    first, second = chunks[0], chunks[1]
+    swapped = (
+        data[: first.offset]
+        + data[second.offset : second.end]
+        + data[first.offset : first.end]
+        + data[second.end :]
+    )
+    with pytest.raises(codecpickle.ChecksumMismatchError, match="reordered"):
+        codecpickle.loads(swapped)
+    duplicated = data[: second.end] + data[second.offset : second.end] + data[second.end :]
+    with pytest.raises(codecpickle.FileFormatError):
+        codecpickle.loads(duplicated)
+
+
+def test_dropped_record_is_detected():
+    data = codecpickle.dumps([np.arange(10_000), np.arange(20_000)])
+    _, records = walk(data)
+    payload = next(r for r in records if r.kind == 0x03)
+    with pytest.raises(codecpickle.FileFormatError):
+        codecpickle.loads(data[: payload.offset] + data[payload.end :])
+
+
+def test_header_records_the_codec_name_and_parameters():
+    meta, _ = walk(codecpickle.dumps(1, compress=("zstd", 9)))
+    assert meta["codec"] == "zstd"
+    assert meta["params"] == {"level": 9}
+    assert "provider" not in meta  # built-in codecs need no distribution hint
+
+
+def test_writes_are_strictly_sequential():
+    class AppendOnly:
+        def __init__(self):
+            self.parts = []
+
+        def write(self, chunk):
+            self.parts.append(bytes(chunk))
+            return len(self.parts[-1])
+
+        def seekable(self):
+            return False
+
+        def __getattr__(self, name):
+            if name in ("seek", "tell", "read", "truncate"):
+                raise AssertionError(f"the writer used .{name}()")
+            raise AttributeError(name)
+
+    sink = AppendOnly()
+    codecpickle.dump(OBJ, sink, compress="lz4")
+    walk(b"".join(sink.parts))
