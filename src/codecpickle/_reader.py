@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _format as fmt
-from ._sources import MemorySource, StreamSource, allocate
+from ._sources import MemorySource, StreamSource, allocate, default_buffer_limit
 from .codecs import Codec, codec_from_header
 from .errors import (
     ChecksumMismatchError,
@@ -73,7 +73,17 @@ def _describe_foreign(start: bytes) -> str:
 
 
 def read_header(source: Source) -> Header:
-    """Read and check the stream header; leave the source at the first record."""
+    """Read and check the stream header, and find its codec; leave the
+    source at the first record."""
+    version, meta = read_header_meta(source)
+    name, params, chunk_size = meta["codec"], meta.get("params", {}), meta["chunk_size"]
+    codec = None if name == fmt.NO_CODEC else codec_from_header(name, params, meta.get("provider"))
+    return Header(version, codec, name, chunk_size)
+
+
+def read_header_meta(source: Source) -> tuple[int, dict[str, Any]]:
+    """Read and check the stream header; return its version and its
+    validated metadata without looking the codec up."""
     start = source.read_upto(len(fmt.MAGIC))
     if not start:
         raise EmptyInputError("the input is empty: expected a codecpickle stream")
@@ -105,10 +115,10 @@ def read_header(source: Source) -> Header:
             "the stream header (offsets 0.."
             f"{fmt.HEADER_FIXED.size + meta_size}) fails its checksum: the file is damaged"
         )
-    return _parse_meta(version, meta_bytes)
+    return version, _parse_meta(meta_bytes)
 
 
-def _parse_meta(version: int, meta_bytes: bytes) -> Header:
+def _parse_meta(meta_bytes: bytes) -> dict[str, Any]:
     try:
         meta = json.loads(meta_bytes)
     except ValueError as exc:
@@ -129,8 +139,7 @@ def _parse_meta(version: int, meta_bytes: bytes) -> Header:
         or not fmt.MIN_CHUNK_SIZE <= chunk_size <= fmt.MAX_CHUNK_SIZE
     ):
         raise CorruptDataError(f"the header's chunk size {chunk_size!r} is out of range")
-    codec = None if name == fmt.NO_CODEC else codec_from_header(name, params, provider)
-    return Header(version, codec, name, chunk_size)
+    return meta
 
 
 class ContainerReader:
@@ -144,8 +153,13 @@ class ContainerReader:
         executor: Executor | None = None,
         max_in_flight: int = 4,
         verify_raw_payloads: bool = True,
+        max_buffer_size: int | None = None,
     ) -> None:
         self._source = source
+        # No buffer sized by the input (payload, opcode chunk, pickled
+        # bytes object) may exceed this; see docs/security.md.
+        self._max_buffer = default_buffer_limit() if max_buffer_size is None else max_buffer_size
+        self._line_cache: tuple[memoryview, bytes] | None = None
         # Array data stored uncompressed may be changed in place on purpose
         # (mmap_mode="r+"), which leaves its checksum stale.
         self._verify_raw_payloads = verify_raw_payloads
@@ -160,6 +174,15 @@ class ContainerReader:
         self._payload_count = 0
         self._opcode_bytes = 0
         self._ended = False
+        # Read-ahead (compressed streams with a thread pool): the next opcode
+        # chunk is decoded in a worker while the unpickler consumes the
+        # current one.  Looking ahead reads at most the next record; a record
+        # kind read but not yet used waits in ``_lookahead``, and an error
+        # met while looking ahead is raised only when the stream gets there.
+        self._prefetched: Future[Any] | None = None
+        self._prefetched_offset = 0
+        self._lookahead: int | None = None
+        self._lookahead_error: CodecPickleError | None = None
 
     # -- the unpickler's file interface ----------------------------------
 
@@ -170,6 +193,7 @@ class ContainerReader:
             start = self._pos
             self._pos += size
             return self._chunk[start : self._pos].tobytes()
+        self._check_buffer_size(size, "a pickled object", self._source.offset)
         parts = []
         missing = size
         while missing:
@@ -180,6 +204,10 @@ class ContainerReader:
 
     def readinto(self, out: Any) -> int:
         view = memoryview(out).cast("B")
+        # The unpickler allocates what an opcode (BINBYTES8, FRAME ...)
+        # declares before asking for its bytes; the allocation is lazy, so
+        # refusing here, before any byte is written, keeps memory untouched.
+        self._check_buffer_size(view.nbytes, "a pickled object", self._source.offset)
         filled = 0
         while filled < view.nbytes:
             piece = self._take(view.nbytes - filled)
@@ -192,11 +220,26 @@ class ContainerReader:
         # but a reader must cope with any valid pickle.
         parts = []
         while True:
-            end = self._chunk.obj.find(b"\n", self._pos) if self._pos < len(self._chunk) else -1
+            end = self._find_newline() if self._pos < len(self._chunk) else -1
             if end >= 0:
                 parts.append(self._take(end + 1 - self._pos))
                 return b"".join(parts)
             parts.append(self._take(len(self._chunk) - self._pos or 1))
+
+    def _find_newline(self) -> int:
+        # The chunk's position-relative search, on a bytes copy made once
+        # per chunk (a view's .obj may be the whole input, not the chunk).
+        if self._line_cache is None or self._line_cache[0] is not self._chunk:
+            self._line_cache = (self._chunk, self._chunk.tobytes())
+        return self._line_cache[1].find(b"\n", self._pos)
+
+    def _check_buffer_size(self, nbytes: int, what: str, offset: int) -> None:
+        if nbytes > self._max_buffer:
+            raise SizeLimitError(
+                f"{what} at offset {offset} declares {nbytes} bytes, over the limit of "
+                f"{self._max_buffer} bytes; if the input is trusted and the memory exists, "
+                "raise it with load(..., max_buffer_size=...)"
+            )
 
     def _take(self, limit: int) -> memoryview:
         """Up to ``limit`` opcode bytes, at least one; loads the next opcode
@@ -220,11 +263,18 @@ class ContainerReader:
     # -- records ---------------------------------------------------------
 
     def _load_next_opcode_chunk(self) -> None:
+        if self._prefetched is not None:
+            future, self._prefetched = self._prefetched, None
+            self._chunk = memoryview(future.result())
+            self._pos = 0
+            self._prefetch_opcode_chunk()
+            return
         while True:
             kind = self._read_kind()
             if kind == fmt.KIND_OPCODES:
-                self._chunk = memoryview(self._read_opcode_chunk())
+                self._chunk = memoryview(self._decode_opcode_chunk(*self._read_opcode_chunk()))
                 self._pos = 0
+                self._prefetch_opcode_chunk()
                 return
             if kind == fmt.KIND_PAYLOAD:
                 self._payloads.append(self._read_payload())
@@ -238,7 +288,32 @@ class ContainerReader:
             else:
                 self._bad_kind(kind)
 
+    def _prefetch_opcode_chunk(self) -> None:
+        """Start decoding the next record in a worker if it is an opcode
+        chunk (only worth it when there is a codec and a pool)."""
+        if self._executor is None or self.codec is None:
+            return
+        try:
+            offset = self._source.offset
+            kind = self._read_kind()
+            if kind != fmt.KIND_OPCODES:
+                self._lookahead = kind
+                return
+            job = self._read_opcode_chunk()
+        except CodecPickleError as exc:
+            self._lookahead_error = exc
+            return
+        self._prefetched_offset = offset
+        self._prefetched = self._executor.submit(self._decode_opcode_chunk, *job)
+
     def _read_kind(self) -> int:
+        if self._lookahead_error is not None:
+            error, self._lookahead_error = self._lookahead_error, None
+            raise error
+        if self._lookahead is not None:
+            # Its byte is consumed: offsets in messages stay "offset - 1".
+            kind, self._lookahead = self._lookahead, None
+            return kind
         if self._ended:
             raise CorruptDataError("read past the END record")
         return self._source.read_exact(1, "a record")[0]
@@ -286,18 +361,32 @@ class ContainerReader:
                 f"has only {remaining} left"
             )
 
-    def _read_opcode_chunk(self) -> Any:
+    def _read_opcode_chunk(self) -> tuple[int, int, memoryview, int, int, int]:
+        """Read an opcode chunk (its kind byte already consumed); return what
+        :meth:`_decode_opcode_chunk` needs to check and decode it."""
         _, flags, raw_size, stored_size = self._chunk_header(
             fmt.KIND_OPCODES, self.header.chunk_size
         )
         offset = self._source.offset
         stored = self._source.view(stored_size, "an opcode chunk")
-        self._verify(stored, self._read_checksum(), self._next_ordinal(), offset)
+        expected = self._read_checksum()
+        ordinal = self._next_ordinal()
         self._opcode_bytes += raw_size
+        return flags, raw_size, stored, expected, ordinal, offset
+
+    def _decode_opcode_chunk(
+        self, flags: int, raw_size: int, stored: memoryview, expected: int, ordinal: int,
+        offset: int,
+    ) -> Any:
+        """Verify and decode one opcode chunk (in a worker when prefetched)."""
+        self._verify(stored, expected, ordinal, offset)
         if flags & fmt.FLAG_STORED_RAW:
             return stored
         assert self.codec is not None
-        out = memoryview(bytearray(raw_size))
+        # Lazily allocated (numpy, not a zero-filled bytearray): a hostile
+        # chunk may declare up to chunk_size raw bytes and fail to decode.
+        self._check_buffer_size(raw_size, "an opcode chunk", offset)
+        out = memoryview(allocate(raw_size, "an opcode chunk", offset))
         _decode(self.codec, stored, out, offset)
         return out
 
@@ -318,6 +407,7 @@ class ContainerReader:
                     f"payload at offset {offset} declares {raw_size} bytes, more than the "
                     f"{remaining} bytes left in the input can hold"
                 )
+        self._check_buffer_size(raw_size, "payload", offset)
         target = allocate(raw_size, "payload", offset)
         view = memoryview(target)
         self._payload_count += 1
@@ -390,6 +480,7 @@ class ContainerReader:
             # what should be an O(1) load (documented in docs/format.md).
             self._read_checksum()
             return data
+        self._check_buffer_size(size, "raw payload", offset)
         target = allocate(size, "raw payload", offset)
         view = memoryview(target)
         self._source.readinto_exact(view, "a raw payload")
@@ -427,7 +518,13 @@ class ContainerReader:
             raise CorruptDataError(
                 f"{len(self._payloads)} payload record(s) were never used by the pickle stream"
             )
-        offset = self._source.offset
+        if self._prefetched is not None:
+            self._prefetched.cancel()
+            raise CorruptDataError(
+                f"record of kind {fmt.KIND_OPCODES:#04x} at offset {self._prefetched_offset} "
+                "follows the pickle's STOP opcode; expected the END record"
+            )
+        offset = self._source.offset - (self._lookahead is not None)
         kind = self._read_kind()
         if kind != fmt.KIND_END:
             if kind in (fmt.KIND_OPCODES, fmt.KIND_PAYLOAD, fmt.KIND_RAW_PAYLOAD, fmt.KIND_DATA):
