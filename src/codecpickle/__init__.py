@@ -6,6 +6,7 @@ reads the codec from the file's header.  See the README and ``docs/``.
 """
 
 from ._api import dump, dumps, load, loads
+from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS
 from .codecs import (
     Codec,
     CodecInfo,
@@ -38,6 +39,9 @@ __all__ = [
     "dumps",
     "load",
     "loads",
+    # restricted loading
+    "PANDAS_GLOBALS",
+    "SAFE_GLOBALS",
     # codecs
     "Codec",
     "CodecInfo",

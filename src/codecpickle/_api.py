@@ -12,14 +12,16 @@ import pickle
 import stat
 import struct
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
 from . import _format as fmt
 from ._atomic import atomic_write
-from ._pickling import Pickler, Unpickler
+from ._pickling import Pickler, RestrictedUnpickler, Unpickler
 from ._reader import ContainerReader
+from ._safe import make_allowlist
 from ._sources import MemorySource, StreamSource
 from ._writer import ContainerWriter
 from .codecs import Codec, codec_for_path, codec_provider, resolve_compress
@@ -129,12 +131,15 @@ def load(
     mmap_mode: str | None = None,
     threads: int | None = None,
     verify: bool = True,
+    safe: bool = False,
+    allow: Iterable[str | type | Callable[..., Any]] = (),
+    max_buffer_size: int | None = None,
 ) -> Any:
     """Rebuild the object stored in ``file`` (a path or a binary file
     object); the codec is read from the stream's header.
 
     .. warning:: Loading runs code named by the file, as :func:`pickle.load`
-       does.  Only load files you trust.
+       does.  Only load files you trust, or load with ``safe=True``.
 
     A file object is read from its current position, and exactly one
     object's stream is consumed, so objects dumped one after another load
@@ -158,22 +163,49 @@ def load(
 
     ``threads`` is the number of threads decompressing chunks (default: the
     CPUs this process may use).
+
+    ``safe=True`` restricts loading to an allowlist of harmless globals
+    (:data:`~codecpickle.SAFE_GLOBALS`: numpy arrays, dtypes and scalars,
+    builtin scalars and containers, ``datetime``, ``decimal``,
+    ``collections``); any other class or function the stream names raises
+    :class:`~codecpickle.errors.ForbiddenGlobalError` before it is imported.
+    ``allow`` adds globals, as ``"module.qualname"`` strings or the classes
+    and functions themselves (for pandas objects,
+    ``allow=codecpickle.PANDAS_GLOBALS``); giving it implies ``safe=True``.
+
+    ``max_buffer_size`` bounds, in bytes, every buffer whose size the input
+    declares (an array payload, a chunk, a pickled ``bytes`` object):
+    larger ones raise :class:`~codecpickle.errors.SizeLimitError` before
+    anything is allocated.  The default is this machine's physical memory;
+    inputs of known size are also bounded by what their bytes can hold.
+    See ``docs/security.md``.
     """
     _check_mmap_mode(mmap_mode)
     threads = _check_threads(threads)
+    guards = _load_guards(safe, allow, max_buffer_size)
     if isinstance(file, str | os.PathLike):
         with open(file, "r+b" if mmap_mode == "r+" else "rb") as handle:
-            return _load_file(handle, mmap_mode, threads, verify)
+            return _load_file(handle, mmap_mode, threads, verify, guards)
     _require_method(file, "read", "load")
-    return _load_file(file, mmap_mode, threads, verify)
+    return _load_file(file, mmap_mode, threads, verify, guards)
 
 
-def loads(data: Any, *, threads: int | None = None) -> Any:
+def loads(
+    data: Any,
+    *,
+    threads: int | None = None,
+    safe: bool = False,
+    allow: Iterable[str | type | Callable[..., Any]] = (),
+    max_buffer_size: int | None = None,
+) -> Any:
     """Rebuild the object stored in ``data`` (``bytes``, ``bytearray``,
     ``memoryview`` or any buffer), which must hold exactly one stream.
 
     .. warning:: Loading runs code named by the data, as :func:`pickle.loads`
-       does.  Only load data you trust.
+       does.  Only load data you trust, or load with ``safe=True``.
+
+    ``threads``, ``safe``, ``allow`` and ``max_buffer_size`` are as for
+    :func:`load`.
     """
     try:
         view = memoryview(data)
@@ -183,8 +215,9 @@ def loads(data: Any, *, threads: int | None = None) -> Any:
             "To read from a file or a path, use load()."
         ) from None
     threads = _check_threads(threads)
+    guards = _load_guards(safe, allow, max_buffer_size)
     source = MemorySource(view)
-    result = _load_from(source, threads, verify=True)
+    result = _load_from(source, threads, verify=True, guards=guards)
     if source.remaining():
         raise CorruptDataError(
             f"{source.remaining()} bytes of trailing data follow the stream's END record "
@@ -230,18 +263,42 @@ def _position(file: Any) -> int:
 # -- loading ---------------------------------------------------------------
 
 
-def _load_file(file: Any, mmap_mode: str | None, threads: int, verify: bool) -> Any:
+@dataclass(frozen=True)
+class _LoadGuards:
+    """What a load refuses: globals off ``allowed`` (None: unrestricted)
+    and buffers over ``max_buffer_size`` (None: the default bound)."""
+
+    allowed: frozenset[str] | None = None
+    max_buffer_size: int | None = None
+
+
+def _load_guards(safe: object, allow: Any, max_buffer_size: object) -> _LoadGuards:
+    if max_buffer_size is not None and (
+        isinstance(max_buffer_size, bool)
+        or not isinstance(max_buffer_size, int)
+        or max_buffer_size < 1
+    ):
+        raise InvalidOptionError(
+            "Expected max_buffer_size to be a positive number of bytes or None. "
+            f"Got {max_buffer_size!r} instead."
+        )
+    return _LoadGuards(make_allowlist(safe, allow), max_buffer_size)
+
+
+def _load_file(
+    file: Any, mmap_mode: str | None, threads: int, verify: bool, guards: _LoadGuards
+) -> Any:
     if mmap_mode is not None:
         mapped = _map(file, mmap_mode)
         if mapped is not None:
             source = MemorySource(mapped, zero_copy=True)
             source.offset = file.tell()
             try:
-                return _load_from(source, threads, verify, mmap_mode)
+                return _load_from(source, threads, verify, mmap_mode, guards=guards)
             finally:
                 # Leave the file just past this stream, as a plain load does.
                 file.seek(source.offset)
-    return _load_from(StreamSource(file, _size_of(file)), threads, verify)
+    return _load_from(StreamSource(file, _size_of(file)), threads, verify, guards=guards)
 
 
 def _map(file: Any, mmap_mode: str) -> mmap.mmap | None:
@@ -275,26 +332,45 @@ def _warn_not_mapped(reason: str) -> None:
     )
 
 
-def _load_from(source: Any, threads: int, verify: bool, mmap_mode: str | None = None) -> Any:
+def _load_from(
+    source: Any,
+    threads: int,
+    verify: bool,
+    mmap_mode: str | None = None,
+    *,
+    guards: _LoadGuards = _LoadGuards(),
+) -> Any:
     with _executor(True, threads) as executor:
         reader = ContainerReader(
-            source, executor=executor, max_in_flight=2 * threads, verify_raw_payloads=verify
+            source,
+            executor=executor,
+            max_in_flight=2 * threads,
+            verify_raw_payloads=verify,
+            max_buffer_size=guards.max_buffer_size,
         )
         if mmap_mode is not None and reader.codec is not None:
             _warn_not_mapped(f"the stream is compressed with {reader.codec.name!r}")
             source.zero_copy = False
-        return _unpickle(reader)
+        return _unpickle(reader, guards.allowed)
 
 
-def _unpickle(reader: ContainerReader) -> Any:
+def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None = None) -> Any:
+    unpickler = Unpickler(reader) if allowed is None else RestrictedUnpickler(reader, allowed)
     try:
-        result = Unpickler(reader).load()
+        result = unpickler.load()
     except CodecPickleError:
         raise
     except MemoryError as exc:
         raise SizeLimitError(f"the pickle stream asks for more memory than exists: {exc}") from exc
     except (pickle.UnpicklingError, EOFError, struct.error, IndexError) as exc:
         raise CorruptDataError(f"the pickle stream is damaged: {exc}") from exc
+    except Exception as exc:
+        if allowed is None:
+            raise  # the file's own code failed: its exception is the caller's to see
+        # Only admitted constructors ran: their failure means a bad stream.
+        raise CorruptDataError(
+            f"the pickle stream does not unpickle: {type(exc).__name__}: {exc}"
+        ) from exc
     reader.finish()
     return result
 

@@ -9,6 +9,7 @@ Both track the offset from the start of the stream for error messages.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,9 @@ from .errors import EmptyInputError, SizeLimitError, TruncatedFileError
 # Large reads go straight into their destination in pieces of this size so
 # a short read from a pipe costs one more call, not a copy.
 _READ_PIECE = 16 << 20
+
+# Where the physical memory size cannot be read (Windows): 64 GiB.
+_FALLBACK_BUFFER_LIMIT = 64 << 30
 
 
 def allocate(nbytes: int, what: str, offset: int) -> np.ndarray:
@@ -32,6 +36,20 @@ def allocate(nbytes: int, what: str, offset: int) -> np.ndarray:
         raise SizeLimitError(
             f"{what} at offset {offset} declares {nbytes} bytes, which cannot be allocated"
         ) from exc
+
+
+def default_buffer_limit() -> int:
+    """The default ``max_buffer_size``: this machine's physical memory.
+
+    A size declared by the input beyond it cannot be a file worth loading,
+    even from a stream whose length is unknown (pipes, sockets), so it is
+    refused before any allocation.  Inputs of known size are also bounded
+    by what their remaining bytes can hold.
+    """
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return _FALLBACK_BUFFER_LIMIT
 
 
 def raise_truncated(what: str, offset: int, wanted: int, got: int) -> None:

@@ -1,0 +1,408 @@
+"""Fuzzing damaged and hostile containers.
+
+Every mutated input must either load data equal to the original (a change
+that only hit padding, or bytes after the stream) or raise a
+``CodecPickleError`` subclass: never another exception, a crash, a hang or
+silently wrong data.  Each case goes through ``loads(bytes)``,
+``load(BytesIO)``, ``load(path)`` and ``load(<non-seekable stream>)``, since
+the reader takes different paths when it knows the input's size.
+
+The CI run keeps to about a minute.  A longer run::
+
+    CODECPICKLE_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz.py -s -p no:cacheprovider
+
+(``CODECPICKLE_FUZZ_EXAMPLES`` is the number of examples per test; the
+number of cases tried is printed at the end.)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import random
+import signal
+import struct
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import codecpickle
+from codecpickle import _format as fmt
+from tests.conftest import assert_same
+from tests.test_safe import container
+
+CODECS = ["none", "zlib", "gzip", "bz2", "lzma", "lz4", "zstd"]
+EXAMPLES = int(os.environ.get("CODECPICKLE_FUZZ_EXAMPLES", "400"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=EXAMPLES <= 400,  # CI runs are reproducible; long runs explore
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    database=None,
+)
+HANG_SECONDS = 20
+
+CASES_TRIED = 0
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One valid file, its object, and where its records start."""
+
+    name: str
+    obj: Any
+    data: bytes
+    records: tuple[tuple[int, int, int], ...]  # (offset, length, kind)
+    header_size: int
+
+
+def _objects(with_arrays: bool) -> Any:
+    obj: dict[str, Any] = {"ints": list(range(300)), "text": "codecpickle " * 50, "t": (1.5, None)}
+    if with_arrays:
+        rng = np.random.default_rng(7)
+        # >= 64 KiB so they travel out of band as payload records with a codec too.
+        obj["smooth"] = np.linspace(0, 1, 10_000)
+        obj["noise"] = rng.integers(0, 255, 70_000, dtype=np.uint8)
+        obj["strided"] = np.arange(40_000, dtype=np.int32).reshape(200, 200)[:, ::2]
+    return obj
+
+
+def parse_records(data: bytes) -> tuple[int, list[tuple[int, int, int]]]:
+    """Split a valid stream into (offset, length, kind) records."""
+    _, _, _, meta_size = fmt.HEADER_FIXED.unpack_from(data)
+    pos = fmt.HEADER_FIXED.size + meta_size + fmt.CHECKSUM.size
+    header_size = pos
+    records = []
+    while True:
+        kind = data[pos]
+        if kind in (fmt.KIND_OPCODES, fmt.KIND_DATA):
+            _, _, _, stored = fmt.CHUNK_HEADER.unpack_from(data, pos)
+            length = fmt.CHUNK_HEADER.size + stored + fmt.CHECKSUM.size
+        elif kind == fmt.KIND_PAYLOAD:
+            length = fmt.PAYLOAD_HEADER.size
+        elif kind == fmt.KIND_RAW_PAYLOAD:
+            _, pad, _, size = fmt.RAW_PAYLOAD_HEADER.unpack_from(data, pos)
+            length = fmt.RAW_PAYLOAD_HEADER.size + pad + size + fmt.CHECKSUM.size
+        elif kind == fmt.KIND_END:
+            length = fmt.END_RECORD.size + fmt.CHECKSUM.size
+        else:
+            raise AssertionError(f"unknown kind {kind} at {pos}")
+        records.append((pos, length, kind))
+        pos += length
+        if kind == fmt.KIND_END:
+            assert pos == len(data)
+            return header_size, records
+
+
+def _build_samples() -> list[Sample]:
+    samples = []
+    for codec in CODECS:
+        for with_arrays in (False, True):
+            obj = _objects(with_arrays)
+            compress = None if codec == "none" else codec
+            data = codecpickle.dumps(obj, compress=compress, chunk_size=fmt.MIN_CHUNK_SIZE * 4)
+            header_size, records = parse_records(data)
+            name = f"{codec}-{'arrays' if with_arrays else 'plain'}"
+            samples.append(Sample(name, obj, data, tuple(records), header_size))
+    return samples
+
+
+SAMPLES = _build_samples()
+
+
+class NonSeekable(io.RawIOBase):
+    """Like a pipe: readable, no fileno, no seek, no tell, short reads."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        # Short reads, as a pipe gives them.
+        count = min(len(buffer), 7919, len(self._data) - self._pos)
+        buffer[:count] = self._data[self._pos : self._pos + count]
+        self._pos += count
+        return count
+
+    def seekable(self) -> bool:
+        return False
+
+
+def _via_path(data: bytes) -> Any:
+    with tempfile.NamedTemporaryFile(suffix=".cpkl", delete=False) as handle:
+        handle.write(data)
+    try:
+        return codecpickle.load(handle.name, threads=2)
+    finally:
+        os.unlink(handle.name)
+
+
+LOADERS: dict[str, Callable[[bytes], Any]] = {
+    "loads": lambda data: codecpickle.loads(data, threads=1),
+    "BytesIO": lambda data: codecpickle.load(io.BytesIO(data), threads=1),
+    "path": _via_path,
+    "stream": lambda data: codecpickle.load(NonSeekable(data), threads=1),
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def report_cases() -> Iterator[None]:
+    yield
+    # Past pytest's capture, so that a long run reports its count.
+    print(
+        f"\ntest_fuzz: {CASES_TRIED} damaged inputs tried, each through up to "
+        f"{len(LOADERS)} loaders; none loaded wrong data or raised a foreign error",
+        file=sys.__stderr__,
+    )
+
+
+@pytest.fixture(autouse=True)
+def hang_guard() -> Iterator[None]:
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise AssertionError(f"a load hung for {HANG_SECONDS} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def check(sample: Sample, data: bytes, loaders: tuple[str, ...] = tuple(LOADERS)) -> None:
+    """The fuzz oracle: equal data or a CodecPickleError, through every loader."""
+    global CASES_TRIED
+    CASES_TRIED += 1
+    for name in loaders:
+        signal.alarm(HANG_SECONDS)
+        try:
+            result = LOADERS[name](data)
+        except codecpickle.CodecPickleError:
+            continue
+        except Exception as exc:  # the property under test
+            raise AssertionError(
+                f"{sample.name} via {name}: {type(exc).__name__} is not a CodecPickleError"
+            ) from exc
+        finally:
+            signal.alarm(0)
+        assert_same(result, sample.obj, f"{sample.name} via {name}")
+
+
+samples = st.sampled_from(SAMPLES)
+
+
+def test_samples_load() -> None:
+    for sample in SAMPLES:
+        check(sample, sample.data)
+        assert len(sample.records) > (3 if "arrays" in sample.name else 1)
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda s: s.name)
+def test_truncated_at_every_record_boundary(sample: Sample) -> None:
+    cuts = {0, 1, len(fmt.MAGIC), sample.header_size - 1, sample.header_size}
+    for offset, length, _ in sample.records:
+        cuts.update({offset, offset + 1, offset + length - 1})
+    for cut in sorted(cuts):
+        if cut < len(sample.data):
+            check(sample, sample.data[:cut], ("loads", "BytesIO", "stream"))
+
+
+@FUZZ
+@given(sample=samples, data=st.data())
+def test_truncated_at_random_offsets(sample: Sample, data: st.DataObject) -> None:
+    cut = data.draw(st.integers(0, len(sample.data) - 1))
+    check(sample, sample.data[:cut])
+
+
+@FUZZ
+@given(sample=samples, data=st.data())
+def test_single_bit_flips(sample: Sample, data: st.DataObject) -> None:
+    position = data.draw(st.integers(0, len(sample.data) - 1))
+    bit = data.draw(st.integers(0, 7))
+    mutated = bytearray(sample.data)
+    mutated[position] ^= 1 << bit
+    check(sample, bytes(mutated))
+
+
+@FUZZ
+@given(sample=samples, data=st.data())
+def test_burst_flips(sample: Sample, data: st.DataObject) -> None:
+    start = data.draw(st.integers(0, len(sample.data) - 1))
+    noise = data.draw(st.binary(min_size=1, max_size=64))
+    mutated = bytearray(sample.data)
+    for index, byte in enumerate(noise[: len(mutated) - start]):
+        mutated[start + index] ^= byte or 0xFF
+    check(sample, bytes(mutated))
+
+
+HUGE = [0, 1, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**40, 2**63 - 1, 2**63, 2**64 - 1]
+
+
+def _size_fields(kind: int) -> list[tuple[int, str]]:
+    """(offset within the record, struct format) of a record's size fields."""
+    if kind in (fmt.KIND_OPCODES, fmt.KIND_DATA):
+        return [(2, "<I"), (6, "<I")]  # raw size, stored size
+    if kind in (fmt.KIND_PAYLOAD, fmt.KIND_RAW_PAYLOAD):
+        return [(4, "<Q")]
+    return [(4, "<I"), (8, "<I"), (12, "<Q")]  # END: payloads, units, opcode bytes
+
+
+@FUZZ
+@given(sample=samples, data=st.data())
+def test_size_fields_set_to_hostile_values(sample: Sample, data: st.DataObject) -> None:
+    offset, _, kind = data.draw(st.sampled_from(sample.records))
+    field, layout = data.draw(st.sampled_from(_size_fields(kind)))
+    limit = 2 ** (8 * struct.calcsize(layout)) - 1
+    value = data.draw(st.sampled_from([v for v in HUGE if v <= limit]) | st.integers(0, limit))
+    mutated = bytearray(sample.data)
+    struct.pack_into(layout, mutated, offset + field, value)
+    check(sample, bytes(mutated))
+
+
+@FUZZ
+@given(sample=samples, data=st.data())
+def test_header_metadata_size_field(sample: Sample, data: st.DataObject) -> None:
+    value = data.draw(
+        st.sampled_from([0, 1, fmt.MAX_META_SIZE, 2**32 - 1]) | st.integers(0, 2**32 - 1)
+    )
+    mutated = bytearray(sample.data)
+    struct.pack_into("<I", mutated, 12, value)
+    check(sample, bytes(mutated))
+
+
+def _rewrite_header(sample: Sample, meta: Any, fix_checksum: bool) -> bytes:
+    body = json.dumps(meta).encode() if not isinstance(meta, bytes) else meta
+    head = fmt.HEADER_FIXED.pack(fmt.MAGIC, fmt.VERSION, 0, len(body)) + body
+    old_checksum = sample.data[sample.header_size - fmt.CHECKSUM.size : sample.header_size]
+    checksum = fmt.CHECKSUM.pack(fmt.checksum(head, 0)) if fix_checksum else old_checksum
+    return head + checksum + sample.data[sample.header_size :]
+
+
+_PARAMS = st.one_of(
+    st.just({}),
+    st.fixed_dictionaries({"level": st.integers(-(2**70), 2**70)}),
+    st.fixed_dictionaries({"level": st.sampled_from(["3", None, 1.5, [], True])}),
+    st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3),
+    st.sampled_from([[], "x", 3, None]),
+)
+
+
+@FUZZ
+@given(sample=samples, data=st.data())
+def test_codec_names_and_params_swapped_or_garbled(sample: Sample, data: st.DataObject) -> None:
+    meta = json.loads(sample.data[fmt.HEADER_FIXED.size : sample.header_size - fmt.CHECKSUM.size])
+    name = data.draw(
+        st.sampled_from([*CODECS, "brotli", "nope", "", "ZSTD", "zstd\x00"]) | st.text(max_size=12)
+    )
+    meta["codec"] = name
+    if data.draw(st.booleans()):
+        meta["params"] = data.draw(_PARAMS)
+    if data.draw(st.booleans()):
+        meta["chunk_size"] = data.draw(st.sampled_from([0, -1, 2**31, fmt.MAX_CHUNK_SIZE, "4096"]))
+    if data.draw(st.booleans()):
+        meta["provider"] = data.draw(st.sampled_from([None, "x", {"distribution": 3}]))
+    fix = data.draw(st.booleans())
+    check(sample, _rewrite_header(sample, meta, fix_checksum=fix), ("loads", "stream"))
+
+
+@FUZZ
+@given(sample=samples, data=st.data())
+def test_header_metadata_garbled(sample: Sample, data: st.DataObject) -> None:
+    body = data.draw(
+        st.binary(min_size=1, max_size=200)
+        | st.sampled_from([b"[]", b"null", b'{"codec": 1}', b"{", b'"zstd"', b"\xff\xfe"])
+    )
+    check(sample, _rewrite_header(sample, body, fix_checksum=True), ("loads", "stream"))
+
+
+@FUZZ
+@given(sample=samples, data=st.data())
+def test_records_reordered_or_duplicated(sample: Sample, data: st.DataObject) -> None:
+    pieces = [sample.data[o : o + n] for o, n, _ in sample.records]
+    operation = data.draw(st.sampled_from(["swap", "duplicate", "drop", "move"]))
+    i = data.draw(st.integers(0, len(pieces) - 1))
+    j = data.draw(st.integers(0, len(pieces) - 1))
+    if operation == "swap":
+        pieces[i], pieces[j] = pieces[j], pieces[i]
+    elif operation == "duplicate":
+        pieces.insert(j, pieces[i])
+    elif operation == "drop":
+        del pieces[i]
+    else:
+        pieces.insert(j, pieces.pop(i))
+    check(sample, sample.data[: sample.header_size] + b"".join(pieces))
+
+
+@FUZZ
+@given(sample=samples, tail=st.binary(min_size=1, max_size=100))
+def test_trailing_garbage(sample: Sample, tail: bytes) -> None:
+    # load() reads exactly one stream and leaves the rest; loads() refuses
+    # bytes after the END record.
+    with pytest.raises(codecpickle.CorruptDataError, match="trailing"):
+        codecpickle.loads(sample.data + tail)
+    check(sample, sample.data + tail, ("BytesIO", "stream"))
+
+
+@FUZZ
+@given(sample=samples, seed=st.integers(0, 2**32 - 1))
+def test_random_splices(sample: Sample, seed: int) -> None:
+    # Bytes copied from elsewhere in the file (a sector written to the wrong
+    # place): plausible-looking records in the wrong position.
+    rng = random.Random(seed)
+    size = len(sample.data)
+    length = rng.randint(1, 256)
+    src, dst = rng.randrange(size), rng.randrange(size)
+    mutated = bytearray(sample.data)
+    mutated[dst : dst + length] = sample.data[src : src + length]
+    check(sample, bytes(mutated))
+
+
+# -- hostile opcode streams in valid containers (restricted loads) ------------
+
+_OPCODE_OBJECTS = [
+    _objects(False),
+    {"a": np.arange(50, dtype=np.float32), "m": np.ma.masked_array([1, 2, 3], [0, 1, 0])},
+    [np.array([1, "x", None], dtype=object), np.datetime64("2020-01-01"), complex(1, 2)],
+]
+_OPCODES = [
+    pickle.dumps(obj, protocol=protocol) for obj in _OPCODE_OBJECTS for protocol in (0, 2, 5)
+]
+
+
+@FUZZ
+@given(opcodes=st.sampled_from(_OPCODES), data=st.data())
+def test_mutated_opcodes_under_restricted_load(opcodes: bytes, data: st.DataObject) -> None:
+    # The checksums are valid, so the damage reaches the unpickler itself:
+    # a restricted load must still end in a value or a CodecPickleError.
+    global CASES_TRIED
+    CASES_TRIED += 1
+    mutated = bytearray(opcodes)
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(0, len(mutated) - 1))
+        mutated[position] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        del mutated[data.draw(st.integers(0, len(mutated) - 1)) :]
+    stream = container(bytes(mutated))
+    for load in (
+        lambda: codecpickle.loads(stream, safe=True),
+        lambda: codecpickle.load(NonSeekable(stream), safe=True),
+    ):
+        signal.alarm(HANG_SECONDS)
+        try:
+            load()
+        except codecpickle.CodecPickleError:
+            pass
+        finally:
+            signal.alarm(0)
