@@ -7,16 +7,20 @@ The writer is a file-like sink for the pickler (``write``) plus
 Chunks are encoded on a thread pool when one is given; results are written
 in submission order, and at most ``max_in_flight`` chunks wait at once, so
 memory stays bounded and the output is identical whatever the thread count.
+A chunk whose sample does not compress (``_probe.py``) is stored raw without
+compressing the rest of it.
 """
 
 from __future__ import annotations
 
 import collections
+import pickle
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future
 from typing import Any
 
 from . import _format as fmt
+from ._probe import worth_compressing
 from .codecs import Codec
 
 # Parts of one encoded record, written one after the other without joining.
@@ -81,7 +85,9 @@ class ContainerWriter:
     def write(self, data: Any) -> int:
         """Accept opcode bytes from the pickler (frames and large in-band
         ``bytes``); cut them into chunks without copying large ones."""
-        view = memoryview(data).cast("B")
+        # In-band PickleBuffers may be Fortran-ordered: raw() is their bytes
+        # in memory order, which is what the unpickler reads back.
+        view = data.raw() if isinstance(data, pickle.PickleBuffer) else memoryview(data).cast("B")
         size = view.nbytes
         self._opcode_bytes += size
         buffer = self._opcodes
@@ -180,18 +186,21 @@ class ContainerWriter:
     def _submit_chunk(self, kind: int, raw: memoryview, itemsize: int) -> None:
         ordinal = self._next_ordinal()
         if self.codec is None or self._executor is None:
+            # Nothing runs in the background: write at once rather than
+            # holding finished chunks in memory.
             self._in_flight.append(self._encode_chunk(kind, raw, itemsize, ordinal))
-        else:
-            self._in_flight.append(
-                self._executor.submit(self._encode_chunk, kind, raw, itemsize, ordinal)
-            )
+            self._drain()
+            return
+        self._in_flight.append(
+            self._executor.submit(self._encode_chunk, kind, raw, itemsize, ordinal)
+        )
         while len(self._in_flight) > self._max_in_flight:
             self._write_parts(self._in_flight.popleft())
 
     def _encode_chunk(self, kind: int, raw: memoryview, itemsize: int, ordinal: int) -> Parts:
         flags = fmt.FLAG_STORED_RAW
         stored: Any = raw
-        if self.codec is not None:
+        if self.codec is not None and worth_compressing(self.codec, raw, itemsize):
             encoded = self.codec.encode(raw, itemsize)
             # Never store more than the raw size: incompressible chunks stay
             # raw, which also bounds every stored size by its raw size.

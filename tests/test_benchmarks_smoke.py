@@ -1,0 +1,57 @@
+"""Smoke run of the benchmark suite (tiny sizes, a subset): it runs end to
+end and records every case it promises.  It checks no timing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN = ROOT / "benchmarks" / "run.py"
+
+WORKLOADS = ("dicts", "mixed")
+EXPECTED_LABELS = {
+    "raw write/readinto": ("dump", "load"),
+    "pickle": ("dump", "load"),
+    "pickle + fsync": ("fsync_dump",),
+    "joblib": ("dump", "load"),
+    "joblib lz4:1": ("dump", "load"),
+    "zstd:3 one call, 1 thread": ("dump",),
+    "lz4:1 one call, 1 thread": ("dump",),
+    "codecpickle": ("dump", "load", "mmap_load"),
+    "codecpickle + fsync": ("fsync_dump",),
+    "codecpickle zstd:3": ("dump", "load"),
+    "codecpickle lz4:1": ("dump", "load"),
+}
+
+
+@pytest.mark.slow
+def test_quick_benchmark_run_records_every_case(tmp_path):
+    out = tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, str(RUN), "--quick", "--workloads", ",".join(WORKLOADS),
+         "--codecs", "zstd,lz4", "--json", str(out), "--work-dir", str(tmp_path / "work")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["quick"] is True
+    assert {"nproc", "cpu", "python", "numpy", "zstandard", "joblib"} <= report["machine"].keys()
+    cases = {(row["workload"], row["label"]): row for row in report["rows"]}
+    for workload in WORKLOADS:
+        for label, ops in EXPECTED_LABELS.items():
+            row = cases[(workload, label)]
+            for op in ops:
+                result = row["results"][op]
+                assert result["seconds"] >= 0
+                assert "peak_extra" in result
+    # The markdown table has one line per case (and one per mmap load).
+    table_rows = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
+    assert len(table_rows) >= 1 + len(WORKLOADS) * len(EXPECTED_LABELS)
