@@ -28,10 +28,12 @@ from ._writer import ContainerWriter
 PROTOCOL = 5
 
 # With a codec, buffers smaller than this stay in the opcode stream, where
-# they compress together with their neighbours instead of costing a chunk
-# each.  Without a codec every buffer goes out of band, so mmap_mode maps
-# every array however small.
-INBAND_LIMIT = 64 << 10
+# they compress together with their neighbours instead of each starting a
+# fresh compression context (a fitted forest's many node arrays: 3.8% larger
+# out of band at 64 KiB, 1.1% at 1 MiB, against one-call zstd), for one
+# memcpy each way.  Without a codec every buffer goes out of band, so
+# mmap_mode maps every array however small.
+INBAND_LIMIT = 1 << 20
 
 _NDARRAY_REDUCE = (np.ndarray.__reduce__, np.ndarray.__reduce_ex__, np.ndarray.__setstate__)
 
