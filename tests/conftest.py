@@ -38,6 +38,18 @@ def assert_same(loaded: Any, original: Any, path: str = "obj") -> None:
         assert loaded == original, f"{path}: {loaded!r} != {original!r}"
 
 
+class CountingSink:
+    """A write-only file that keeps nothing but a count of the bytes."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        size = memoryview(data).nbytes
+        self.size += size
+        return size
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)

@@ -15,19 +15,10 @@ import numpy as np
 import pytest
 
 import codecpickle
+from tests.conftest import CountingSink
 
 MiB = 1 << 20
 CHUNK = MiB
-
-
-class _Sink:
-    def __init__(self) -> None:
-        self.size = 0
-
-    def write(self, data: Any) -> int:
-        size = memoryview(data).nbytes
-        self.size += size
-        return size
 
 
 def _peak(action: Callable[[], Any]) -> tuple[int, Any]:
@@ -59,7 +50,7 @@ def _memmap(tmp_path: Any) -> np.memmap:
 @pytest.mark.parametrize("make", [_strided, _datetimes, "memmap"])
 def test_dump_memory_is_bounded(tmp_path, compress, make):
     array = _memmap(tmp_path) if make == "memmap" else make()
-    sink = _Sink()
+    sink = CountingSink()
     peak, _ = _peak(
         lambda: codecpickle.dump(array, sink, compress=compress, threads=2, chunk_size=CHUNK)
     )

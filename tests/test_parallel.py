@@ -16,7 +16,7 @@ from codecpickle import _format as fmt
 from codecpickle import _probe
 from codecpickle.codecs.zlib import ZlibCodec
 from codecpickle.errors import CorruptDataError, TruncatedFileError
-from tests.conftest import assert_same
+from tests.conftest import CountingSink, assert_same
 
 MiB = 1 << 20
 
@@ -68,18 +68,6 @@ class _CountingZlib(ZlibCodec):
                 self.running -= 1
 
 
-class _Sink:
-    """A write-only file that keeps nothing but a count."""
-
-    def __init__(self) -> None:
-        self.size = 0
-
-    def write(self, data: Any) -> int:
-        size = memoryview(data).nbytes
-        self.size += size
-        return size
-
-
 def test_incompressible_chunks_are_stored_raw_after_a_small_sample():
     codec = _CountingZlib(3)
     noise = np.random.default_rng(1).integers(0, 256, 8 * MiB, dtype=np.uint8)
@@ -127,7 +115,7 @@ def test_small_chunks_are_not_probed():
 def test_work_in_flight_is_bounded_by_the_thread_count():
     codec = _CountingZlib(1)
     array = np.repeat(np.arange(4 * MiB // 16, dtype=np.int64), 2)  # 8 MiB, compressible
-    codecpickle.dump(array, _Sink(), compress=codec, threads=2, chunk_size=64 << 10)
+    codecpickle.dump(array, CountingSink(), compress=codec, threads=2, chunk_size=64 << 10)
     assert 1 <= codec.most_running <= 2
 
 
