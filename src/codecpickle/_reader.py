@@ -17,6 +17,8 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from . import _format as fmt
 from ._sources import MemorySource, StreamSource, allocate, default_buffer_limit
 from .codecs import Codec, codec_from_header
@@ -168,6 +170,8 @@ class ContainerReader:
         self._executor = executor
         self._max_in_flight = max(1, max_in_flight)
         self._chunk: memoryview = memoryview(b"")
+        # Reused buffers for compressed payload chunks read from a stream.
+        self._scratch: list[np.ndarray] = []
         self._pos = 0
         self._payloads: collections.deque[memoryview] = collections.deque()
         self._ordinal = 1
@@ -411,7 +415,7 @@ class ContainerReader:
         target = allocate(raw_size, "payload", offset)
         view = memoryview(target)
         self._payload_count += 1
-        pending: collections.deque[Future[None]] = collections.deque()
+        pending: collections.deque[tuple[Future[None], np.ndarray | None]] = collections.deque()
         filled = 0
         try:
             while filled < raw_size:
@@ -429,24 +433,53 @@ class ContainerReader:
                 filled += chunk_raw
                 ordinal = self._next_ordinal()
                 data_offset = self._source.offset
+                scratch = None
                 if flags & fmt.FLAG_STORED_RAW:
                     self._source.readinto_exact(out, "a payload chunk")
                     job = (None, out, self._read_checksum(), ordinal, data_offset)
                 else:
-                    stored = self._source.view(stored_size, "a payload chunk")
+                    stored, scratch = self._stored_chunk(stored_size)
                     job = (stored, out, self._read_checksum(), ordinal, data_offset)
                 if self._executor is None:
                     self._decode_job(*job)
+                    self._release_scratch(scratch)
                 else:
-                    pending.append(self._executor.submit(self._decode_job, *job))
+                    pending.append((self._executor.submit(self._decode_job, *job), scratch))
                     while len(pending) > self._max_in_flight:
-                        pending.popleft().result()
+                        self._finish_job(*pending.popleft())
             while pending:
-                pending.popleft().result()
+                self._finish_job(*pending.popleft())
         finally:
-            for future in pending:
+            for future, _ in pending:
                 future.cancel()
         return view
+
+    def _stored_chunk(self, size: int) -> tuple[memoryview, np.ndarray | None]:
+        """The next ``size`` stored bytes of a payload chunk, and the scratch
+        buffer holding them (to give back once decoded), if any.
+
+        In-memory inputs hand out views.  Streams read into a few reused
+        scratch buffers: a fresh multi-MiB ``bytes`` per chunk would be
+        mapped and page-faulted anew each time (the allocator returns such
+        blocks to the system): a 256 MiB lz4 load in a fresh process took
+        0.31 s that way against 0.145 s with reused buffers (one thread).
+        """
+        if isinstance(self._source, MemorySource):
+            return self._source.view(size, "a payload chunk"), None
+        scratch = self._scratch.pop() if self._scratch else None
+        if scratch is None or scratch.nbytes < size:
+            scratch = allocate(self.header.chunk_size, "a chunk buffer", self._source.offset)
+        stored = memoryview(scratch)[:size]
+        self._source.readinto_exact(stored, "a payload chunk")
+        return stored, scratch
+
+    def _release_scratch(self, scratch: np.ndarray | None) -> None:
+        if scratch is not None:
+            self._scratch.append(scratch)
+
+    def _finish_job(self, future: Future[None], scratch: np.ndarray | None) -> None:
+        future.result()
+        self._release_scratch(scratch)
 
     def _decode_job(
         self, stored: memoryview | None, out: memoryview, expected: int, ordinal: int, offset: int

@@ -5,13 +5,12 @@ from __future__ import annotations
 import bz2
 from typing import ClassVar
 
-from ._base import Codec
-from ._bounded import decompress_exactly
+from ._bounded import DecompressorCodec
 
 __all__ = ["Bz2Codec"]
 
 
-class Bz2Codec(Codec):
+class Bz2Codec(DecompressorCodec):
     """bzip2 with block sizes of 100 kB (level 1) to 900 kB (level 9).
 
     Strong on text-like data, slow on everything.  Each call uses its own
@@ -27,6 +26,6 @@ class Bz2Codec(Codec):
         """Compress one chunk (``itemsize`` is ignored)."""
         return bz2.compress(data, self.level)
 
-    def decode(self, data: memoryview, raw_size: int) -> bytes:
-        """Decompress one chunk; a second concatenated stream is refused."""
-        return decompress_exactly(bz2.BZ2Decompressor(), data, raw_size, self.name)
+    def new_decompressor(self) -> bz2.BZ2Decompressor:
+        """A decompressor for one chunk; a second concatenated stream is refused."""
+        return bz2.BZ2Decompressor()

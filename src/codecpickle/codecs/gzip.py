@@ -6,8 +6,7 @@ import struct
 import zlib
 from typing import ClassVar
 
-from ._base import Codec
-from ._bounded import decompress_exactly
+from ._bounded import DecompressorCodec
 
 __all__ = ["GzipCodec"]
 
@@ -20,7 +19,7 @@ _RAW_DEFLATE = -zlib.MAX_WBITS
 _GZIP_ONLY = 16 + zlib.MAX_WBITS
 
 
-class GzipCodec(Codec):
+class GzipCodec(DecompressorCodec):
     """One gzip member per chunk; levels 0 (store) to 9.
 
     Each chunk is a valid ``.gz`` member, byte-identical on every run and
@@ -39,6 +38,6 @@ class GzipCodec(Codec):
         trailer = struct.pack("<II", zlib.crc32(data), data.nbytes & 0xFFFFFFFF)
         return b"".join((_HEADER, deflate.compress(data), deflate.flush(), trailer))
 
-    def decode(self, data: memoryview, raw_size: int) -> bytes:
-        """Decompress one gzip member (CRC-32 and size are verified by zlib)."""
-        return decompress_exactly(zlib.decompressobj(_GZIP_ONLY), data, raw_size, self.name)
+    def new_decompressor(self) -> zlib._Decompress:
+        """A gzip-member decompressor (zlib verifies the CRC-32 and size)."""
+        return zlib.decompressobj(_GZIP_ONLY)

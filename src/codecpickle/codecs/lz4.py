@@ -6,13 +6,12 @@ from typing import ClassVar
 
 import lz4.frame
 
-from ._base import Codec
-from ._bounded import decompress_exactly
+from ._bounded import DecompressorCodec
 
 __all__ = ["Lz4Codec"]
 
 
-class Lz4Codec(Codec):
+class Lz4Codec(DecompressorCodec):
     """LZ4 frames: the fastest built-in codec, with a modest ratio.
 
     Levels follow ``lz4.frame``: 0 to 2 are the fast compressor (all the
@@ -31,6 +30,6 @@ class Lz4Codec(Codec):
         # checksum would only add a second hash over the same bytes.
         return lz4.frame.compress(data, compression_level=self.level, store_size=True)
 
-    def decode(self, data: memoryview, raw_size: int) -> bytes:
-        """Decompress one LZ4 frame, producing at most ``raw_size + 1`` bytes."""
-        return decompress_exactly(lz4.frame.LZ4FrameDecompressor(), data, raw_size, self.name)
+    def new_decompressor(self) -> lz4.frame.LZ4FrameDecompressor:
+        """A decompressor for one LZ4 frame."""
+        return lz4.frame.LZ4FrameDecompressor()

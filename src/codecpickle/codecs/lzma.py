@@ -5,8 +5,7 @@ from __future__ import annotations
 import lzma
 from typing import ClassVar
 
-from ._base import Codec
-from ._bounded import decompress_exactly
+from ._bounded import DecompressorCodec
 
 __all__ = ["LzmaCodec"]
 
@@ -16,7 +15,7 @@ __all__ = ["LzmaCodec"]
 _DECODER_MEMLIMIT = 128 << 20
 
 
-class LzmaCodec(Codec):
+class LzmaCodec(DecompressorCodec):
     """xz-format LZMA2 with presets 0 (fast) to 9 (strongest, slowest)."""
 
     name: ClassVar[str] = "lzma"
@@ -32,7 +31,6 @@ class LzmaCodec(Codec):
         """Compress one chunk into an xz stream (``itemsize`` is ignored)."""
         return lzma.compress(data, format=lzma.FORMAT_XZ, preset=self.level)
 
-    def decode(self, data: memoryview, raw_size: int) -> bytes:
-        """Decompress one xz stream, its dictionary capped at 128 MiB."""
-        decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=_DECODER_MEMLIMIT)
-        return decompress_exactly(decompressor, data, raw_size, self.name)
+    def new_decompressor(self) -> lzma.LZMADecompressor:
+        """An xz decompressor for one chunk, its dictionary capped at 128 MiB."""
+        return lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=_DECODER_MEMLIMIT)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import zlib
 from typing import ClassVar
 
-from ._base import Codec
-from ._bounded import decompress_exactly
+from ._bounded import DecompressorCodec
 
 __all__ = ["ZlibCodec"]
 
 
-class ZlibCodec(Codec):
+class ZlibCodec(DecompressorCodec):
     """DEFLATE with a zlib header and Adler-32 trailer; levels 0 (store) to 9.
 
     Always available and widely readable, but slower and weaker than zstd.
@@ -28,6 +27,6 @@ class ZlibCodec(Codec):
         """Compress one chunk (``itemsize`` is ignored)."""
         return zlib.compress(data, self.level)
 
-    def decode(self, data: memoryview, raw_size: int) -> bytes:
-        """Decompress one chunk, producing at most ``raw_size + 1`` bytes."""
-        return decompress_exactly(zlib.decompressobj(), data, raw_size, self.name)
+    def new_decompressor(self) -> zlib._Decompress:
+        """A zlib-format decompressor for one chunk."""
+        return zlib.decompressobj()
