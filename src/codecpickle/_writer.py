@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import pickle
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future
 from typing import Any
@@ -22,6 +23,10 @@ from typing import Any
 from . import _format as fmt
 from ._probe import worth_compressing
 from .codecs import Codec
+
+# Raw payloads at least this large are hashed on a second thread while they
+# are written (an uncompressed dump of a 512 MiB array: see the commit).
+_OVERLAP_HASH_MIN = 8 << 20
 
 # Parts of one encoded record, written one after the other without joining.
 Parts = tuple[Any, ...]
@@ -142,8 +147,17 @@ class ContainerWriter:
         hasher = fmt.new_hasher(self._next_ordinal())
         written = 0
         for piece in pieces:
-            hasher.update(piece)
-            self._emit(piece)
+            if piece.nbytes >= _OVERLAP_HASH_MIN:
+                # xxh3 releases the GIL: hash while the same bytes are written.
+                hashing = threading.Thread(target=hasher.update, args=(piece,))
+                hashing.start()
+                try:
+                    self._emit(piece)
+                finally:
+                    hashing.join()
+            else:
+                hasher.update(piece)
+                self._emit(piece)
             written += piece.nbytes
         self._check_payload_size(nbytes, written)
         self._emit(fmt.CHECKSUM.pack(hasher.intdigest()))
