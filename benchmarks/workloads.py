@@ -40,6 +40,11 @@ def random_f64(quick: bool) -> np.ndarray:
     return _rng(1).standard_normal(n)
 
 
+def random_f64_256(quick: bool) -> np.ndarray:
+    n = (4 if quick else 256) * MiB // 8
+    return _rng(7).standard_normal(n)
+
+
 def smooth_f32(quick: bool) -> np.ndarray:
     n = (4 if quick else 512) * MiB // 4
     t = np.arange(n, dtype=np.float32)
@@ -117,6 +122,7 @@ WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
         Workload("random_f64", "random float64 array, 512 MiB", random_f64, True),
+        Workload("random_f64_256", "random float64 array, 256 MiB", random_f64_256, True),
         Workload("smooth_f32", "smooth float32 signal, 512 MiB", smooth_f32, True),
         Workload("small_ints", "int64 array of small integers, 256 MiB", small_ints, True),
         Workload("dicts", "list of 300,000 small dicts", list_of_dicts, False),
