@@ -183,8 +183,9 @@ class ContainerReader:
         # current one.  Looking ahead reads at most the next record; a record
         # kind read but not yet used waits in ``_lookahead``, and an error
         # met while looking ahead is raised only when the stream gets there.
-        self._prefetched: Future[Any] | None = None
-        self._prefetched_offset = 0
+        # Opcode chunks being decoded ahead of the unpickler, in stream order,
+        # with their offsets (up to max_in_flight of them).
+        self._prefetched: collections.deque[tuple[Future[Any], int]] = collections.deque()
         self._lookahead: int | None = None
         self._lookahead_error: CodecPickleError | None = None
 
@@ -267,18 +268,18 @@ class ContainerReader:
     # -- records ---------------------------------------------------------
 
     def _load_next_opcode_chunk(self) -> None:
-        if self._prefetched is not None:
-            future, self._prefetched = self._prefetched, None
+        if self._prefetched:
+            future, _ = self._prefetched.popleft()
             self._chunk = memoryview(future.result())
             self._pos = 0
-            self._prefetch_opcode_chunk()
+            self._prefetch_opcode_chunks()
             return
         while True:
             kind = self._read_kind()
             if kind == fmt.KIND_OPCODES:
                 self._chunk = memoryview(self._decode_opcode_chunk(*self._read_opcode_chunk()))
                 self._pos = 0
-                self._prefetch_opcode_chunk()
+                self._prefetch_opcode_chunks()
                 return
             if kind == fmt.KIND_PAYLOAD:
                 self._payloads.append(self._read_payload())
@@ -292,23 +293,29 @@ class ContainerReader:
             else:
                 self._bad_kind(kind)
 
-    def _prefetch_opcode_chunk(self) -> None:
-        """Start decoding the next record in a worker if it is an opcode
-        chunk (only worth it when there is a codec and a pool)."""
+    def _prefetch_opcode_chunks(self) -> None:
+        """Start decoding the records that follow in workers while they are
+        opcode chunks, up to ``max_in_flight`` ahead (only worth it with a
+        codec and a pool).  Several at once: objects whose arrays travel
+        in-band (a fitted forest) keep all their data in opcode chunks.
+        Stops at the first other record, so nothing past END is read."""
         if self._executor is None or self.codec is None:
             return
-        try:
-            offset = self._source.offset
-            kind = self._read_kind()
-            if kind != fmt.KIND_OPCODES:
-                self._lookahead = kind
+        while len(self._prefetched) < self._max_in_flight:
+            if self._lookahead is not None or self._lookahead_error is not None:
                 return
-            job = self._read_opcode_chunk()
-        except CodecPickleError as exc:
-            self._lookahead_error = exc
-            return
-        self._prefetched_offset = offset
-        self._prefetched = self._executor.submit(self._decode_opcode_chunk, *job)
+            try:
+                offset = self._source.offset
+                kind = self._read_kind()
+                if kind != fmt.KIND_OPCODES:
+                    self._lookahead = kind
+                    return
+                job = self._read_opcode_chunk()
+            except CodecPickleError as exc:
+                self._lookahead_error = exc
+                return
+            future = self._executor.submit(self._decode_opcode_chunk, *job)
+            self._prefetched.append((future, offset))
 
     def _read_kind(self) -> int:
         if self._lookahead_error is not None:
@@ -551,10 +558,11 @@ class ContainerReader:
             raise CorruptDataError(
                 f"{len(self._payloads)} payload record(s) were never used by the pickle stream"
             )
-        if self._prefetched is not None:
-            self._prefetched.cancel()
+        if self._prefetched:
+            for future, _ in self._prefetched:
+                future.cancel()
             raise CorruptDataError(
-                f"record of kind {fmt.KIND_OPCODES:#04x} at offset {self._prefetched_offset} "
+                f"record of kind {fmt.KIND_OPCODES:#04x} at offset {self._prefetched[0][1]} "
                 "follows the pickle's STOP opcode; expected the END record"
             )
         offset = self._source.offset - (self._lookahead is not None)
