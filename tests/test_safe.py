@@ -328,3 +328,16 @@ def test_errors_of_admitted_constructors_are_corrupt_data() -> None:
     opcodes = pickle.dumps(_CallWith(np.dtype, ("no such type",)), protocol=5)
     with pytest.raises(codecpickle.CorruptDataError, match="TypeError"):
         codecpickle.loads(container(opcodes), safe=True)
+
+
+def test_dtype_flags_rewritten_by_build_state_are_refused():
+    # Found by the long fuzz run: a datetime dtype whose pickled state sets
+    # "holds object pointers" (flags 169), so that multiarray.scalar would
+    # treat 8 bytes of the file as a pointer and crash the process.
+    honest = pickle.dumps(np.datetime64("2020-01-01"), protocol=4)
+    flags = b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00"
+    assert honest.count(flags) == 1
+    forged = honest.replace(flags, flags[:-1] + bytes([169]))
+    with pytest.raises(codecpickle.CorruptDataError, match="flags contradict"):
+        codecpickle.loads(container(forged), safe=True)
+    assert codecpickle.loads(container(honest), safe=True) == np.datetime64("2020-01-01")

@@ -302,6 +302,34 @@ def _checked_mareconstruct(subtype: Any, baseclass: Any, baseshape: Any, basetyp
     return np.ma.core._mareconstruct(_unguard(subtype), _unguard(baseclass), baseshape, basetype)
 
 
+def _canonical_dtype(dtype: Any) -> np.dtype:
+    """``dtype`` if its flags and size are what numpy itself gives for its
+    description; else :class:`CorruptDataError`.  A stream's BUILD state can
+    rewrite a dtype's flags (marking 8 bytes of a datetime as an object
+    pointer, say), and numpy trusts those flags when it reads raw bytes."""
+    if not isinstance(dtype, np.dtype):
+        raise CorruptDataError(f"the stream gives {type(dtype).__name__} where a dtype belongs")
+    try:
+        canonical = np.dtype(dtype.descr) if dtype.names else np.dtype(dtype.str)
+    except (TypeError, ValueError) as exc:
+        raise CorruptDataError(f"the stream builds an inconsistent dtype: {exc}") from exc
+    if (canonical.flags, canonical.itemsize, canonical.kind) != (
+        dtype.flags,
+        dtype.itemsize,
+        dtype.kind,
+    ):
+        raise CorruptDataError("the stream builds a dtype whose flags contradict its kind; refused")
+    return dtype
+
+
+_NUMPY_SCALAR = np.float64(0).__reduce__()[0]  # numpy's multiarray.scalar
+
+
+def _checked_scalar(dtype: Any, *args: Any) -> Any:
+    """``multiarray.scalar`` for restricted loads, on checked dtypes only."""
+    return _NUMPY_SCALAR(_canonical_dtype(dtype), *args)
+
+
 def _checked_getattr(allowed: frozenset[str]) -> Callable[[Any, str], Any]:
     """``getattr`` for restricted loads.  Pickles name class methods (such
     as ``ZoneInfo._unpickle``) as ``getattr(cls, name)``; this serves only
@@ -320,6 +348,8 @@ def _checked_getattr(allowed: frozenset[str]) -> Callable[[Any, str], Any]:
 
 
 _GUARDED: dict[str, Any] = {
+    "numpy.core.multiarray.scalar": _checked_scalar,
+    "numpy._core.multiarray.scalar": _checked_scalar,
     "numpy.ndarray": checked_ndarray,
     "numpy.core.multiarray._reconstruct": _checked_reconstruct,
     "numpy._core.multiarray._reconstruct": _checked_reconstruct,
