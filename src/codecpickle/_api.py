@@ -19,8 +19,9 @@ from typing import Any, BinaryIO, Final
 
 from . import _format as fmt
 from ._atomic import atomic_write
-from ._pickling import Pickler, RestrictedUnpickler, Unpickler
+from ._pickling import Pickler, Unpickler
 from ._reader import ContainerReader
+from ._restricted import RestrictedUnpickler
 from ._safe import make_allowlist
 from ._sources import MemorySource, StreamSource
 from ._writer import ContainerWriter

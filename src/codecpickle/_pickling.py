@@ -22,7 +22,6 @@ import numpy as np
 
 from ._reader import ContainerReader
 from ._reconstruct import masked_array, view_as
-from ._safe import check_extension_registry, resolve
 from ._writer import ContainerWriter
 
 PROTOCOL = 5
@@ -147,26 +146,3 @@ class Unpickler(pickle.Unpickler):
 
     def __init__(self, reader: ContainerReader) -> None:
         super().__init__(reader, buffers=reader.buffers())
-
-
-class RestrictedUnpickler(Unpickler):
-    """An :class:`Unpickler` that resolves globals only from an allowlist
-    (``load(..., safe=True)``); see ``_safe.py``.
-
-    A separate class because a Python-level ``find_class`` costs a call per
-    global: unrestricted loads keep the C implementation's own.  The C
-    unpickler routes GLOBAL, STACK_GLOBAL, INST and uncached EXT opcodes
-    through ``find_class``; cached EXT codes are covered by
-    :func:`~codecpickle._safe.check_extension_registry`.
-    """
-
-    def __init__(self, reader: ContainerReader, allowed: frozenset[str]) -> None:
-        super().__init__(reader)
-        self._allowed = allowed
-
-    def find_class(self, module: str, name: str) -> Any:
-        return resolve(self._allowed, module, name, super().find_class)
-
-    def load(self) -> Any:
-        check_extension_registry(self._allowed)
-        return super().load()

@@ -15,10 +15,11 @@ joined string is as strict as comparing the pair.
 
 Admitting a name is a promise that calling it with *any* arguments the file
 can build (only other admitted objects, plus builtin scalars and
-containers) can neither run other code nor read memory it should not.  Two
-numpy entry points break that promise and are replaced by checked versions
-(see :data:`_GUARDED`).  Not promised: bounded CPU and memory (see
-``docs/security.md``).
+containers) can neither run other code nor read memory it should not.  A
+few numpy entry points break that promise and are replaced by checked
+versions (see ``_numpy_guards.py``), and the restricted unpickler checks
+what BUILD opcodes do to numpy objects.  Not promised: bounded CPU and
+memory (see ``docs/security.md``).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from ._numpy_guards import GUARDED
 from ._reconstruct import masked_array, view_as
-from .errors import CorruptDataError, ForbiddenGlobalError, InvalidOptionError
+from .errors import ForbiddenGlobalError, InvalidOptionError
 
 __all__ = [
     "PANDAS_GLOBALS",
@@ -114,7 +116,7 @@ SAFE_GLOBALS: frozenset[str] = frozenset(
         # Its default factory is a global too, and is checked like any other.
         "collections.defaultdict",
         "collections.ChainMap",
-        "numpy.ndarray",  # named by codecpickle's array reduction; guarded below
+        "numpy.ndarray",  # named by codecpickle's array reduction; guarded
         "numpy.dtype",
         "numpy.matrix",
         "numpy.ma.MaskedArray",
@@ -218,12 +220,18 @@ def _allow_entry(entry: Any) -> str:
 
 
 def resolve(
-    allowed: frozenset[str], module: str, name: str, find_class: Callable[[str, str], Any]
+    allowed: frozenset[str],
+    module: str,
+    name: str,
+    find_class: Callable[[str, str], Any],
+    track: Callable[[Any], None],
 ) -> Any:
     """The object ``module.name`` refers to, for a restricted unpickler's
     ``find_class``; :class:`ForbiddenGlobalError` unless it is allowed.
 
-    Nothing is imported for a refused name.
+    Nothing is imported for a refused name.  ``track`` hears of every
+    global the stream obtains (including through ``getattr``), so that the
+    unpickler can refuse to change their state.
     """
     dotted = f"{module}.{name}"
     if dotted not in allowed:
@@ -233,11 +241,13 @@ def resolve(
             f"global, pass allow=[{dotted!r}]."
         )
     if dotted == "builtins.getattr":
-        return _checked_getattr(allowed)
-    guarded = _GUARDED.get(dotted)
-    if guarded is not None:
-        return guarded
-    return find_class(module, name)
+        found = _checked_getattr(allowed, track)
+    else:
+        found = GUARDED.get(dotted)
+        if found is None:
+            found = find_class(module, name)
+    track(found)
+    return found
 
 
 def check_extension_registry(allowed: frozenset[str]) -> None:
@@ -261,79 +271,16 @@ def check_extension_registry(allowed: frozenset[str]) -> None:
             )
 
 
-# -- guarded numpy entry points ----------------------------------------------
+# -- getattr ------------------------------------------------------------------
 
 
-def checked_ndarray(
-    shape: Any,
-    dtype: Any = float,
-    buffer: Any = None,
-    offset: int = 0,
-    strides: Any = None,
-    order: Any = None,
-) -> np.ndarray:
-    """``numpy.ndarray(...)`` for restricted loads.
-
-    numpy happily builds an object array over a buffer of raw bytes, whose
-    "pointers" the file chooses: touching an element then reads arbitrary
-    memory (a crash at best).  Arrays with object fields never travel as raw
-    buffers in a genuine stream, so they are refused here.
-    """
-    if buffer is not None and np.dtype(dtype).hasobject:
-        raise CorruptDataError(
-            "the stream builds an array of Python objects over raw bytes, which no genuine "
-            "stream does and which would read arbitrary memory; refused"
-        )
-    return np.ndarray(shape, dtype, buffer, offset, strides, order)
-
-
-def _unguard(cls: Any) -> Any:
-    # In a restricted load the global numpy.ndarray resolves to
-    # checked_ndarray; where a pickle passes it on as a *type*, put the
-    # real class back.
-    return np.ndarray if cls is checked_ndarray else cls
-
-
-def _checked_reconstruct(subtype: Any, shape: Any, dtype: Any) -> Any:
-    return np.ndarray.__reduce__(np.empty(0))[0](_unguard(subtype), shape, dtype)
-
-
-def _checked_mareconstruct(subtype: Any, baseclass: Any, baseshape: Any, basetype: Any) -> Any:
-    return np.ma.core._mareconstruct(_unguard(subtype), _unguard(baseclass), baseshape, basetype)
-
-
-def _canonical_dtype(dtype: Any) -> np.dtype:
-    """``dtype`` if its flags and size are what numpy itself gives for its
-    description; else :class:`CorruptDataError`.  A stream's BUILD state can
-    rewrite a dtype's flags (marking 8 bytes of a datetime as an object
-    pointer, say), and numpy trusts those flags when it reads raw bytes."""
-    if not isinstance(dtype, np.dtype):
-        raise CorruptDataError(f"the stream gives {type(dtype).__name__} where a dtype belongs")
-    try:
-        canonical = np.dtype(dtype.descr) if dtype.names else np.dtype(dtype.str)
-    except (TypeError, ValueError) as exc:
-        raise CorruptDataError(f"the stream builds an inconsistent dtype: {exc}") from exc
-    if (canonical.flags, canonical.itemsize, canonical.kind) != (
-        dtype.flags,
-        dtype.itemsize,
-        dtype.kind,
-    ):
-        raise CorruptDataError("the stream builds a dtype whose flags contradict its kind; refused")
-    return dtype
-
-
-_NUMPY_SCALAR = np.float64(0).__reduce__()[0]  # numpy's multiarray.scalar
-
-
-def _checked_scalar(dtype: Any, *args: Any) -> Any:
-    """``multiarray.scalar`` for restricted loads, on checked dtypes only."""
-    return _NUMPY_SCALAR(_canonical_dtype(dtype), *args)
-
-
-def _checked_getattr(allowed: frozenset[str]) -> Callable[[Any, str], Any]:
+def _checked_getattr(
+    allowed: frozenset[str], track: Callable[[Any], None]
+) -> Callable[[Any, str], Any]:
     """``getattr`` for restricted loads.  Pickles name class methods (such
     as ``ZoneInfo._unpickle``) as ``getattr(cls, name)``; this serves only
-    attributes of classes whose full dotted name is itself allowed."""
+    attributes of classes whose full dotted name is itself allowed, and
+    reports each to ``track`` as a global."""
 
     def restricted_getattr(owner: Any, name: Any, /) -> Any:
         dotted = f"{_qualified(owner)}.{name}" if isinstance(owner, type) else None
@@ -342,16 +289,8 @@ def _checked_getattr(allowed: frozenset[str]) -> Callable[[Any, str], Any]:
                 f"the stream asks for attribute {name!r} of {owner!r}, which a restricted "
                 "load does not allow"
             )
-        return getattr(owner, name)
+        attribute = getattr(owner, name)
+        track(attribute)
+        return attribute
 
     return restricted_getattr
-
-
-_GUARDED: dict[str, Any] = {
-    "numpy.core.multiarray.scalar": _checked_scalar,
-    "numpy._core.multiarray.scalar": _checked_scalar,
-    "numpy.ndarray": checked_ndarray,
-    "numpy.core.multiarray._reconstruct": _checked_reconstruct,
-    "numpy._core.multiarray._reconstruct": _checked_reconstruct,
-    "numpy.ma.core._mareconstruct": _checked_mareconstruct,
-}
