@@ -341,3 +341,8 @@ def test_dtype_flags_rewritten_by_build_state_are_refused():
     with pytest.raises(codecpickle.CorruptDataError, match="flags or layout contradict"):
         codecpickle.loads(container(forged), safe=True)
     assert codecpickle.loads(container(honest), safe=True) == np.datetime64("2020-01-01")
+
+
+def test_unknown_opcode_is_reported_as_such():
+    with pytest.raises(codecpickle.CorruptDataError, match=r"invalid load key, b'\\xa4'"):
+        codecpickle.loads(container(b"\x80\x05\xa4."), safe=True)

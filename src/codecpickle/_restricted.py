@@ -181,6 +181,16 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
 
     dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
 
+    # The stdlib's loop looks opcodes up in this dict: an unknown one would
+    # surface as a bare KeyError.  Say what the C unpickler says.
+    for _code in set(range(256)) - dispatch.keys():
+        dispatch[_code] = lambda self, _code=_code: _invalid_opcode(_code)
+    del _code
+
+
+def _invalid_opcode(code: int) -> None:
+    raise pickle.UnpicklingError(f"invalid load key, {bytes([code])!r}")
+
 
 def _new_instance(cls: Any, args: Any, kwargs: dict[str, Any]) -> Any:
     # The C unpickler's checks, which the Python one leaves out, and one more.
