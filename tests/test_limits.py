@@ -81,15 +81,21 @@ HOSTILE_SIZES = {
     "BINUNICODE8": lambda: opcode_stream(b"\x80\x05\x8d" + struct.pack("<Q", 8 << 30) + b"ab"),
     "BYTEARRAY8": lambda: opcode_stream(b"\x80\x05\x96" + struct.pack("<Q", 8 << 30) + b"ab"),
     "FRAME": lambda: opcode_stream(b"\x80\x05\x95" + struct.pack("<Q", 8 << 30) + b"ab"),
+    "BINBYTES": lambda: opcode_stream(b"\x80\x05B" + struct.pack("<I", (4 << 30) - 1) + b"ab"),
+    "BINUNICODE": lambda: opcode_stream(b"\x80\x05X" + struct.pack("<I", (4 << 30) - 1) + b"ab"),
+    "BINSTRING": lambda: opcode_stream(b"\x80\x02T" + struct.pack("<i", (2 << 30) - 1) + b"ab"),
+    "LONG4": lambda: opcode_stream(b"\x80\x02\x8b" + struct.pack("<i", (2 << 30) - 1) + b"ab"),
 }
 
 
+@pytest.mark.parametrize("safe", [False, True], ids=["normal", "safe"])
 @pytest.mark.parametrize("loader", sorted(LOADERS))
 @pytest.mark.parametrize("case", sorted(HOSTILE_SIZES))
-def test_hostile_sizes_fail_cleanly(case: str, loader: str) -> None:
+def test_hostile_sizes_fail_cleanly(case: str, loader: str, safe: bool) -> None:
+    # safe=True runs a different unpickler (pure Python), checked here too.
     data = HOSTILE_SIZES[case]()
     with pytest.raises(codecpickle.FileFormatError):
-        LOADERS[loader](data)
+        LOADERS[loader](data, safe=safe)
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE_SIZES))
@@ -103,10 +109,11 @@ def test_hostile_sizes_do_not_grow_memory(case: str) -> None:
         data = t.HOSTILE_SIZES[{case!r}]()
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         for load in t.LOADERS.values():
-            try:
-                load(data)
-            except t.codecpickle.CodecPickleError:
-                pass
+            for safe in (False, True):
+                try:
+                    load(data, safe=safe)
+                except t.codecpickle.CodecPickleError:
+                    pass
         print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
         """
     )
@@ -127,11 +134,12 @@ def test_max_buffer_size_refuses_large_payloads(loader: str) -> None:
             LOADERS[loader](data, max_buffer_size=512 << 10)
 
 
-def test_max_buffer_size_bounds_pickled_bytes() -> None:
+@pytest.mark.parametrize("safe", [False, True], ids=["normal", "safe"])
+def test_max_buffer_size_bounds_pickled_bytes(safe: bool) -> None:
     data = codecpickle.dumps(b"x" * (1 << 20), compress="zstd")
-    assert codecpickle.loads(data, max_buffer_size=2 << 20) == b"x" * (1 << 20)
+    assert codecpickle.loads(data, max_buffer_size=2 << 20, safe=safe) == b"x" * (1 << 20)
     with pytest.raises(codecpickle.SizeLimitError):
-        codecpickle.loads(data, max_buffer_size=1 << 19)
+        codecpickle.loads(data, max_buffer_size=1 << 19, safe=safe)
 
 
 def test_path_load_takes_the_limit(tmp_path: Any) -> None:

@@ -346,3 +346,23 @@ def test_dtype_flags_rewritten_by_build_state_are_refused():
 def test_unknown_opcode_is_reported_as_such():
     with pytest.raises(codecpickle.CorruptDataError, match=r"invalid load key, b'\\xa4'"):
         codecpickle.loads(container(b"\x80\x05\xa4."), safe=True)
+
+
+def test_opcodes_after_stop_are_refused():
+    with pytest.raises(codecpickle.CorruptDataError, match="3 opcode bytes follow"):
+        codecpickle.loads(container(b"\x80\x05K\x01.XYZ"), safe=True)
+
+
+def test_several_objects_in_one_stream_load_one_after_another():
+    # The restricted unpickler reads opcodes ahead through a buffer; what
+    # it holds past STOP must not be lost to the next object.
+    objects = [{"a": np.arange(5)}, "text" * 1000, [np.array([1, None], dtype=object)] * 3]
+    stream = io.BytesIO()
+    for obj in objects:
+        codecpickle.dump(obj, stream, compress="zstd")
+    codecpickle.dump(objects[0], stream)
+    stream.seek(0)
+    for obj in [*objects, objects[0]]:
+        assert_same(codecpickle.load(stream, safe=True), obj)
+    with pytest.raises(EOFError):
+        codecpickle.load(stream, safe=True)

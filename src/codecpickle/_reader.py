@@ -220,6 +220,15 @@ class ContainerReader:
             filled += len(piece)
         return filled
 
+    def readinto1(self, out: Any) -> int:
+        """Up to ``len(out)`` opcode bytes, at least one, from the current
+        chunk only (the next is loaded when this one is used up): the raw
+        read under a buffered reader, which then never reads ahead past the
+        chunk the unpickler is in."""
+        piece = self._take(memoryview(out).nbytes)
+        memoryview(out).cast("B")[: len(piece)] = piece
+        return len(piece)
+
     def readline(self) -> bytes:
         # Only protocol 0-3 opcodes read lines; streams we write never do,
         # but a reader must cope with any valid pickle.
@@ -237,6 +246,18 @@ class ContainerReader:
         if self._line_cache is None or self._line_cache[0] is not self._chunk:
             self._line_cache = (self._chunk, self._chunk.tobytes())
         return self._line_cache[1].find(b"\n", self._pos)
+
+    def check_declared_size(self, nbytes: int, what: str) -> None:
+        """Refuse, with :class:`SizeLimitError`, a pickled object whose
+        declared size is over the buffer bound, before it is read."""
+        self._check_buffer_size(nbytes, what, self._source.offset)
+
+    def unread(self, count: int) -> None:
+        """Give back the last ``count`` opcode bytes taken from the current
+        chunk (read ahead by a buffered reader, but not used)."""
+        if not 0 <= count <= self._pos:
+            raise ValueError(f"cannot give back {count} opcode bytes")
+        self._pos -= count
 
     def _check_buffer_size(self, nbytes: int, what: str, offset: int) -> None:
         if nbytes > self._max_buffer:

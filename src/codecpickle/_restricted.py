@@ -14,7 +14,9 @@ implementation the C one mirrors), with these opcodes replaced:
 * REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ: the C unpickler's argument checks,
   and no creating an ndarray subclass through ``ndarray.__new__`` (which
   builds arrays over raw bytes);
-* BYTEARRAY8: the declared size is not allocated before the bytes exist;
+* BINBYTES, BINBYTES8, BYTEARRAY8, BINUNICODE, BINUNICODE8, BINSTRING,
+  LONG4: the declared size is checked against ``max_buffer_size`` before
+  anything is allocated; FRAME is skipped (see :meth:`load`);
 * the memo opcodes: they note where dtypes are stored, so that a rebuilt
   dtype replaces the old one there too.
 
@@ -26,7 +28,9 @@ load.
 
 from __future__ import annotations
 
+import io
 import pickle
+import sys
 from struct import unpack
 from typing import Any
 
@@ -48,6 +52,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
 
     def __init__(self, reader: ContainerReader, allowed: frozenset[str]) -> None:
         super().__init__(reader, buffers=reader.buffers())
+        self._reader = reader
         self._allowed = allowed
         # id -> object for every global the stream obtained; holding them
         # keeps the ids from being reused during the load.
@@ -56,8 +61,37 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self._dtype_keys: dict[int, list[int]] = {}
 
     def load(self) -> Any:
+        """The stdlib's ``load``, reading opcodes through a buffered reader.
+
+        The stdlib's own read path is a Python-level call per opcode
+        (through its frame reader), the largest single cost of a
+        pure-Python load; a buffered reader's ``read`` is C.  Frames only
+        tell a reader how much it may fetch at once, so FRAME is skipped
+        (see :meth:`load_frame`), and the opcodes whose size the stream
+        declares check it against the buffer bound before reading.
+        """
         check_extension_registry(self._allowed)
-        return super().load()
+        raw = _OpcodeStream(self._reader)
+        stream = io.BufferedReader(raw, _READ_AHEAD)
+        self.read = read = stream.read
+        self.readinto = stream.readinto
+        self.readline = stream.readline
+        self.metastack = []
+        self.stack = []
+        self.append = self.stack.append
+        self.proto = 0
+        dispatch = self.dispatch
+        try:
+            while True:
+                key = read(1)
+                if not key:
+                    raise EOFError
+                dispatch[key[0]](self)
+        except pickle._Stop as stop:  # type: ignore[attr-defined]
+            # Bytes the buffered reader holds past STOP are still the
+            # reader's to account for (ContainerReader.finish refuses them).
+            self._reader.unread(raw.tell() - stream.tell())
+            return stop.value
 
     def find_class(self, module: str, name: str) -> Any:
         return resolve(self._allowed, module, name, super().find_class, self._track_global)
@@ -173,19 +207,97 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
 
     dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
 
+    # -- opcodes that declare a size ------------------------------------------------
+    # Checked against the buffer bound before reading (the buffered reader
+    # would allocate the declared size first).
+
+    def _read_declared(self, size: int, what: str) -> bytes:
+        self._reader.check_declared_size(size, what)
+        return self.read(size)
+
+    def load_binbytes(self) -> None:
+        (size,) = unpack("<I", self.read(4))
+        self.append(self._read_declared(size, "a BINBYTES object"))
+
+    dispatch[pickle.BINBYTES[0]] = load_binbytes
+
+    def load_binbytes8(self) -> None:
+        (size,) = unpack("<Q", self.read(8))
+        self.append(self._read_declared(size, "a BINBYTES8 object"))
+
+    dispatch[pickle.BINBYTES8[0]] = load_binbytes8
+
     def load_bytearray8(self) -> None:
         (size,) = unpack("<Q", self.read(8))
-        # read() refuses sizes beyond the data and the buffer bound before
-        # allocating; the stdlib version allocates (and zeroes) `size` first.
-        self.append(bytearray(self.read(size)))
+        self.append(bytearray(self._read_declared(size, "a BYTEARRAY8 object")))
 
     dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
+
+    def load_binunicode(self) -> None:
+        (size,) = unpack("<I", self.read(4))
+        self.append(str(self._read_declared(size, "a BINUNICODE string"), "utf-8", "surrogatepass"))
+
+    dispatch[pickle.BINUNICODE[0]] = load_binunicode
+
+    def load_binunicode8(self) -> None:
+        (size,) = unpack("<Q", self.read(8))
+        data = self._read_declared(size, "a BINUNICODE8 string")
+        self.append(str(data, "utf-8", "surrogatepass"))
+
+    dispatch[pickle.BINUNICODE8[0]] = load_binunicode8
+
+    def load_binstring(self) -> None:
+        (size,) = unpack("<i", self.read(4))
+        if size < 0:
+            raise pickle.UnpicklingError("BINSTRING pickle has negative byte count")
+        self.append(self._decode_string(self._read_declared(size, "a BINSTRING string")))
+
+    dispatch[pickle.BINSTRING[0]] = load_binstring
+
+    def load_long4(self) -> None:
+        (size,) = unpack("<i", self.read(4))
+        if size < 0:
+            raise pickle.UnpicklingError("LONG pickle has negative byte count")
+        self.append(pickle.decode_long(self._read_declared(size, "a LONG4 integer")))
+
+    dispatch[pickle.LONG4[0]] = load_long4
+
+    def load_frame(self) -> None:
+        # A frame only says how many bytes a reader may fetch at once.
+        (size,) = unpack("<Q", self.read(8))
+        if size > sys.maxsize:
+            raise pickle.UnpicklingError(f"frame size > sys.maxsize: {size}")
+
+    dispatch[pickle.FRAME[0]] = load_frame
 
     # The stdlib's loop looks opcodes up in this dict: an unknown one would
     # surface as a bare KeyError.  Say what the C unpickler says.
     for _code in set(range(256)) - dispatch.keys():
         dispatch[_code] = lambda self, _code=_code: _invalid_opcode(_code)
     del _code
+
+
+class _OpcodeStream(io.RawIOBase):
+    """A container's opcode bytes as a raw stream, for ``io.BufferedReader``."""
+
+    def __init__(self, reader: ContainerReader) -> None:
+        super().__init__()
+        self._reader = reader
+        self._delivered = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self._reader.readinto1(buffer)
+        self._delivered += count
+        return count
+
+    def tell(self) -> int:
+        return self._delivered
+
+
+_READ_AHEAD = 64 << 10  # the size of the frames picklers write
 
 
 def _invalid_opcode(code: int) -> None:
