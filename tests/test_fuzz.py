@@ -375,9 +375,19 @@ _OPCODE_OBJECTS = [
     _objects(False),
     {"a": np.arange(50, dtype=np.float32), "m": np.ma.masked_array([1, 2, 3], [0, 1, 0])},
     [np.array([1, "x", None], dtype=object), np.datetime64("2020-01-01"), complex(1, 2)],
+    # numpy's own reductions with the most state for BUILD to carry
+    # (protocol 3 and up: earlier ones spell bytes through _codecs.encode).
+    {
+        "record": np.zeros(2, dtype=[("a", "O"), ("b", ">f8", (2,)), ("c", "M8[ms]")]),
+        "masked": np.ma.masked_array(np.array([1, "x"], dtype=object), mask=[0, 1]),
+        "titled": np.dtype({"names": ["x"], "formats": ["<i4"], "titles": ["X"]}),
+        "scalar": np.zeros(1, dtype=[("a", "O"), ("b", "u1")])[0],
+    },
 ]
 _OPCODES = [
-    pickle.dumps(obj, protocol=protocol) for obj in _OPCODE_OBJECTS for protocol in (0, 2, 5)
+    pickle.dumps(obj, protocol=protocol)
+    for index, obj in enumerate(_OPCODE_OBJECTS)
+    for protocol in ((0, 2, 5) if index < 3 else (3, 4, 5))
 ]
 
 
