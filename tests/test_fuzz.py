@@ -24,10 +24,12 @@ import pickle
 import random
 import signal
 import struct
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -416,3 +418,18 @@ def test_mutated_opcodes_under_restricted_load(opcodes: bytes, data: st.DataObje
             pass
         finally:
             signal.alarm(0)
+
+
+def test_restricted_crash_hunt_script_runs_clean() -> None:
+    # scripts/fuzz_restricted.py runs each case in a worker process that
+    # may die; a short run must find nothing on the current code.
+    script = Path(__file__).resolve().parent.parent / "scripts" / "fuzz_restricted.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--count", "400", "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "400 cases (seeds 0..399): 0 crashes, 0 foreign exceptions" in proc.stdout
