@@ -55,3 +55,20 @@ def test_quick_benchmark_run_records_every_case(tmp_path):
     # The markdown table has one line per case (and one per mmap load).
     table_rows = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
     assert len(table_rows) >= 1 + len(WORKLOADS) * len(EXPECTED_LABELS)
+
+
+def test_safe_load_benchmark_prints_one_row_per_workload():
+    script = ROOT / "benchmarks" / "safe_load.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line.split("|") for line in proc.stdout.splitlines() if line.endswith(" |")]
+    timings = [row for row in rows if row[2].strip().endswith(" s")]
+    assert len(timings) == 4
+    for row in timings:
+        assert float(row[4]) > 0  # the ratio safe / normal
