@@ -20,8 +20,8 @@ implementation the C one mirrors), with these opcodes replaced:
 * the memo opcodes: they note where dtypes are stored, so that a rebuilt
   dtype replaces the old one there too.
 
-The price is speed on object-heavy streams: about four times the C
-unpickler's time for a list of small dicts.  Array data does not pass
+The price is speed on object-heavy streams: four to six times a normal
+load's time (``benchmarks/safe_load.py``).  Array data does not pass
 through the unpickler, so array-heavy files load as fast as in a normal
 load.
 """
