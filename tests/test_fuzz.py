@@ -384,6 +384,7 @@ _OPCODE_OBJECTS = [
         "masked": np.ma.masked_array(np.array([1, "x"], dtype=object), mask=[0, 1]),
         "titled": np.dtype({"names": ["x"], "formats": ["<i4"], "titles": ["X"]}),
         "scalar": np.zeros(1, dtype=[("a", "O"), ("b", "u1")])[0],
+        "strings": np.array(["a", "bb"], dtype=np.dtypes.StringDType()),
     },
 ]
 _OPCODES = [

@@ -34,6 +34,8 @@ SAFE_OBJECTS = [
     np.arange(4).astype("datetime64[s]"),
     np.ma.masked_array([1.0, 2.0, 3.0], mask=[0, 1, 0]),
     np.arange(3, dtype=">u2"),
+    np.array(["a", "bb", ""], dtype=np.dtypes.StringDType()),
+    np.array(["a", None], dtype=np.dtypes.StringDType(na_object=None)),
     np.float64(1.5),
     np.datetime64("2020-01-01"),
     np.dtype("complex64"),

@@ -124,6 +124,9 @@ SAFE_GLOBALS: frozenset[str] = frozenset(
         "numpy.ma.core.MaskedConstant",
         "numpy.ma.core._mareconstruct",
         *_NUMPY_CORE_FUNCTIONS,
+        # numpy 2's variable-width string dtype (StringDType) pickles as a
+        # call of this; it only builds a StringDType.
+        "numpy._core._internal._convert_to_stringdtype_kwargs",
         *_numpy_scalar_types(),
         *_numpy_dtype_classes(),
         _qualified(view_as),
