@@ -344,9 +344,15 @@ def test_fields_on_a_plain_dtype_are_refused() -> None:
 # -- scalars, globals, object creation ----------------------------------------------------
 
 
-def test_structured_scalar_from_an_empty_array_is_refused() -> None:
-    dtype = np.dtype([("a", "O")])
-    refused(_Reduce(SCALAR, (dtype, np.empty(0, dtype))), "empty array")
+@pytest.mark.parametrize(
+    "dtype", [np.dtype([("a", "O")]), np.dtype(("O", (2,)))], ids=["structured", "subarray"]
+)
+def test_scalar_holding_objects_from_an_empty_array_is_refused(dtype: np.dtype) -> None:
+    # Found by reading numpy's scalar(): it copies the element's object
+    # pointers out of the array's data whatever the array's size.  (An
+    # empty array of a subarray dtype needs numpy's own rebuild to make.)
+    empty = _Reduce(RECONSTRUCT, (np.ndarray, (0,), b"b"), (1, (0,), dtype, False, []))
+    refused(_Reduce(SCALAR, (dtype, empty)), "empty array")
 
 
 def test_state_of_a_numpy_scalar_is_refused() -> None:

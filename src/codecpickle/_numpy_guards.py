@@ -100,15 +100,16 @@ def _checked_mareconstruct(subtype: Any, baseclass: Any, baseshape: Any, basetyp
 
 
 def _checked_scalar(dtype: Any, *args: Any) -> Any:
-    """``multiarray.scalar``; for structured dtypes holding objects, only
+    """``multiarray.scalar``; for dtypes holding objects (other than the
+    plain object dtype, for which numpy returns the argument itself), only
     from an array that has the element numpy copies."""
     dtype = _require_dtype(dtype)
-    if dtype.hasobject and dtype.names is not None:
-        # numpy copies the element from the array's data without checking
-        # that the array has one.
+    if dtype.hasobject and dtype.kind != "O":
+        # Structured or subarray dtypes with object parts: numpy copies the
+        # element from the array's data without checking that it has one.
         source = args[0] if args else None
         if not (type(source) is np.ndarray and source.size >= 1):
-            raise _refuse("builds a structured scalar from an empty array")
+            raise _refuse("builds a scalar holding objects from an empty array")
     return _NUMPY_SCALAR(dtype, *args)
 
 
