@@ -355,6 +355,36 @@ def test_scalar_holding_objects_from_an_empty_array_is_refused(dtype: np.dtype) 
     refused(_Reduce(SCALAR, (dtype, empty)), "empty array")
 
 
+OBJECTS = np.array([1, "x", None], dtype=object)
+STRINGS = np.array(["a", "bb"], dtype=np.dtypes.StringDType())
+FROMBUFFER = np.arange(1).__reduce_ex__(5)[0]  # numpy's numeric._frombuffer
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        _Reduce(np.ndarray, ((3,), np.dtype("i8"), OBJECTS, 0, None, "C")),
+        _Reduce(np.ndarray, ((4,), np.dtype("i8"), STRINGS, 0, None, "C")),
+        _Reduce(FROMBUFFER, (OBJECTS, np.dtype("i8"), (3,), "C")),
+        _Reduce(bytes, (OBJECTS,)),
+        _Reduce(bytearray, (OBJECTS,)),
+        _Reduce(np.bytes_, (OBJECTS,)),
+        _Reduce(bytes, (np.zeros(1, dtype=[("a", "O")])[0],)),
+    ],
+    ids=["ndarray", "ndarray-strings", "frombuffer", "bytes", "bytearray", "bytes_", "void"],
+)
+def test_memory_of_objects_is_never_plain_data(call: _Reduce) -> None:
+    # Read, those bytes are addresses; written through a writable int64
+    # view, they become pointers the object array then dereferences.
+    refused(call, "memory of Python objects")
+
+
+def test_readonly_buffer_of_an_object_array_is_refused() -> None:
+    opcodes = pickle.dumps(OBJECTS, protocol=5)
+    assert opcodes.endswith(b".")
+    refused(opcodes[:-1] + pickle.READONLY_BUFFER + b".", "memory of Python objects")
+
+
 def test_state_of_a_numpy_scalar_is_refused() -> None:
     refused(_Reduce(SCALAR, (np.dtype("f8"), b"\0" * 8), {"x": 1}), "numpy scalar")
 

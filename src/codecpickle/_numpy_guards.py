@@ -31,10 +31,18 @@ import numpy as np
 
 from .errors import CorruptDataError
 
-__all__ = ["GUARDED", "build_array", "checked_ndarray", "rebuilt_dtype", "unguard"]
+__all__ = [
+    "GUARDED",
+    "build_array",
+    "checked_ndarray",
+    "exposes_object_memory",
+    "rebuilt_dtype",
+    "unguard",
+]
 
 _NUMPY_RECONSTRUCT = np.ndarray.__reduce__(np.empty(0))[0]  # multiarray._reconstruct
 _NUMPY_SCALAR = np.float64(0).__reduce__()[0]  # multiarray.scalar
+_NUMPY_FROMBUFFER = np.arange(1).__reduce_ex__(5)[0]  # numeric._frombuffer
 _MAX_DIMS = 64  # numpy 2's limit; numpy 1.x allows 32, and refuses more itself
 _BYTE_ORDERS = frozenset("<>|=")
 
@@ -59,6 +67,26 @@ def _element_count(shape: Any) -> int:
 # -- constructors --------------------------------------------------------------
 
 
+def exposes_object_memory(obj: Any) -> bool:
+    """Whether ``obj`` lends, through the buffer protocol, memory that holds
+    object pointers: an array or numpy scalar whose dtype holds objects
+    (numpy 2's StringDType included), or a memoryview of one.
+
+    Such memory must never be viewed as plain data: read, it gives away
+    addresses; written through a writable view, it plants pointers that
+    the array later dereferences.
+    """
+    if isinstance(obj, memoryview):
+        obj = obj.obj
+    return isinstance(obj, np.ndarray | np.generic) and obj.dtype.hasobject
+
+
+def _plain_buffer(buffer: Any) -> Any:
+    if exposes_object_memory(buffer):
+        raise _refuse("views the memory of Python objects as plain data")
+    return buffer
+
+
 def checked_ndarray(
     shape: Any,
     dtype: Any = float,
@@ -67,15 +95,15 @@ def checked_ndarray(
     strides: Any = None,
     order: Any = None,
 ) -> np.ndarray:
-    """``numpy.ndarray(...)`` as codecpickle's streams call it: over a buffer
-    of plain (not object) elements."""
+    """``numpy.ndarray(...)`` as codecpickle's streams call it: plain (not
+    object) elements over a buffer of plain data."""
     if buffer is None:
         # The array's contents would be whatever was in memory before.
         raise _refuse("builds an array without data")
     if np.dtype(dtype).hasobject:
         # Touching an element would dereference file-chosen "pointers".
         raise _refuse("builds an array of Python objects over raw bytes")
-    return np.ndarray(shape, dtype, buffer, offset, strides, order)
+    return np.ndarray(shape, dtype, _plain_buffer(buffer), offset, strides, order)
 
 
 def unguard(cls: Any) -> Any:
@@ -97,6 +125,12 @@ def _checked_mareconstruct(subtype: Any, baseclass: Any, baseshape: Any, basetyp
     if _element_count(baseshape) != 0:
         raise _refuse("starts a masked array rebuild from a non-empty shape")
     return np.ma.core._mareconstruct(unguard(subtype), unguard(baseclass), baseshape, basetype)
+
+
+def _checked_frombuffer(buffer: Any, *args: Any, **kwargs: Any) -> np.ndarray:
+    """numpy's protocol-5 array rebuild, over a buffer of plain data (numpy
+    itself refuses object dtypes for the result)."""
+    return _NUMPY_FROMBUFFER(_plain_buffer(buffer), *args, **kwargs)
 
 
 def _checked_scalar(dtype: Any, *args: Any) -> Any:
@@ -325,10 +359,11 @@ def _check_masked_state(array: np.ndarray, state: Any) -> None:
 
 #: Globals a restricted load resolves to checked forms instead.  Not here,
 #: because they check their arguments themselves: codecpickle's ``view_as``
-#: and ``masked_array``, and numpy's ``_frombuffer`` (numpy refuses object
-#: dtypes and short buffers there).
+#: and ``masked_array``.
 GUARDED: dict[str, Any] = {
     "numpy.ndarray": checked_ndarray,
+    "numpy.core.numeric._frombuffer": _checked_frombuffer,
+    "numpy._core.numeric._frombuffer": _checked_frombuffer,
     "numpy.core.multiarray.scalar": _checked_scalar,
     "numpy._core.multiarray.scalar": _checked_scalar,
     "numpy.core.multiarray._reconstruct": _checked_reconstruct,

@@ -12,8 +12,10 @@ implementation the C one mirrors), with these opcodes replaced:
 * BUILD: refused on globals and numpy scalars; checked, and applied without
   changing the old object, on dtypes; checked on arrays;
 * REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ: the C unpickler's argument checks,
-  and no creating an ndarray subclass through ``ndarray.__new__`` (which
-  builds arrays over raw bytes);
+  no creating an ndarray subclass through ``ndarray.__new__`` (which
+  builds arrays over raw bytes), and no copying the memory of Python
+  objects as bytes (``bytes(object_array)``);
+* READONLY_BUFFER: not on memory that holds Python objects;
 * BINBYTES, BINBYTES8, BYTEARRAY8, BINUNICODE, BINUNICODE8, BINSTRING,
   LONG4: the declared size is checked against ``max_buffer_size`` before
   anything is allocated; FRAME is skipped (see :meth:`load`);
@@ -36,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ._numpy_guards import build_array, rebuilt_dtype
+from ._numpy_guards import build_array, exposes_object_memory, rebuilt_dtype
 from ._reader import ContainerReader
 from ._safe import check_extension_registry, resolve
 from .errors import CorruptDataError, ForbiddenGlobalError
@@ -181,14 +183,26 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         func = stack[-1]
         if type(args) is not tuple:
             raise pickle.UnpicklingError("REDUCE arguments are not a tuple")
-        _refuse_raw_array_class(func)
+        _check_call(func, args)
         stack[-1] = func(*args)
 
     dispatch[pickle.REDUCE[0]] = load_reduce
 
     def _instantiate(self, klass: Any, args: Any) -> None:  # INST and OBJ
-        _refuse_raw_array_class(klass)
+        _check_call(klass, args)
         super()._instantiate(klass, args)
+
+    def load_readonly_buffer(self) -> None:
+        # Genuine streams mark out-of-band buffers read-only; a memoryview
+        # of an object array would lend its pointers as plain bytes.
+        if exposes_object_memory(self.stack[-1]):
+            raise CorruptDataError(
+                "the stream views the memory of Python objects as plain data, which no "
+                "genuine stream does; refused"
+            )
+        super().load_readonly_buffer()
+
+    dispatch[pickle.READONLY_BUFFER[0]] = load_readonly_buffer
 
     def load_newobj(self) -> None:
         args = self.stack.pop()
@@ -310,8 +324,25 @@ def _new_instance(cls: Any, args: Any, kwargs: dict[str, Any]) -> Any:
         raise pickle.UnpicklingError("NEWOBJ class argument isn't a type object")
     if type(args) is not tuple:
         raise pickle.UnpicklingError("NEWOBJ arguments are not a tuple")
-    _refuse_raw_array_class(cls)
+    _check_call(cls, args)
     return cls.__new__(cls, *args, **kwargs)
+
+
+# Admitted callables that copy their argument's raw memory.
+_BUFFER_COPIERS = (bytes, bytearray, np.bytes_, np.void)
+
+
+def _check_call(func: Any, args: Any) -> None:
+    """Refuse calls no genuine stream makes and that only a hostile one
+    would want: creating an ndarray subclass through ``ndarray.__new__``,
+    and copying the memory of Python objects as plain bytes."""
+    _refuse_raw_array_class(func)
+    copies_memory = isinstance(func, type) and func in _BUFFER_COPIERS
+    if copies_memory and args and exposes_object_memory(args[0]):
+        raise CorruptDataError(
+            "the stream copies the memory of Python objects as plain bytes, which no genuine "
+            "stream does; refused"
+        )
 
 
 def _refuse_raw_array_class(cls: Any) -> None:

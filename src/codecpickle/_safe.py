@@ -75,7 +75,7 @@ _NUMPY_CORE_FUNCTIONS = {
     for module, name in (
         ("multiarray", "_reconstruct"),  # numpy's own ndarray reduction (object arrays)
         ("multiarray", "scalar"),  # numpy scalars; refuses object dtypes itself
-        ("numeric", "_frombuffer"),  # protocol-5 arrays; refuses object dtypes itself
+        ("numeric", "_frombuffer"),  # protocol-5 arrays; guarded
     )
 }
 
