@@ -328,6 +328,28 @@ def test_malformed_dtype_states_are_refused(state: tuple[Any, ...], match: str) 
     refused(_Reduce(np.dtype, ("f8", False, True), state), match)
 
 
+def nested_dtype_calls(levels: int) -> _Reduce:
+    """numpy.dtype([("a", <previous>)]), one call per level."""
+    dtype: Any = np.dtype("f8")
+    for _ in range(levels - 1):
+        dtype = _Reduce(np.dtype, ([("a", dtype)],))
+    return dtype
+
+
+def test_deeply_nested_dtypes_are_refused() -> None:
+    # numpy compares, fills and frees nested dtypes by unguarded C
+    # recursion: tens of thousands of levels, built a level per call,
+    # crash the process.
+    assert safe_loads(nested_dtype_calls(64)) == pickle.loads(
+        pickle.dumps(nested_dtype_calls(64))
+    )
+    refused(nested_dtype_calls(65), "nested more than 64 levels")
+    # The same bound holds for dtypes rebuilt from a BUILD state.
+    inner = nested_dtype_calls(64)
+    state = (3, "|", None, ("a",), {"a": (inner, 0)}, 8, 1, 16)
+    refused(_Reduce(np.dtype, ("V8", False, True), state), "nested more than 64 levels")
+
+
 @pytest.mark.parametrize(
     "unit", [(b"parsec", 1, 1, 1), (b"s", 0, 1, 1), (b"s", 1, 2, 1), ("s", 1), b"s"]
 )

@@ -35,6 +35,7 @@ __all__ = [
     "GUARDED",
     "build_array",
     "checked_ndarray",
+    "DtypeDepths",
     "exposes_object_memory",
     "rebuilt_dtype",
     "unguard",
@@ -297,6 +298,59 @@ def _check_dtype_state(state: Any) -> None:
             ):
                 raise _refuse("gives a dtype a malformed field")
             _require_dtype(entry[0])
+
+
+class DtypeDepths:
+    """Refuses dtypes nested deeper than :attr:`LIMIT`.
+
+    numpy compares, hashes, fills and frees nested structured dtypes by C
+    recursion without a depth guard: a dtype nested some tens of thousands
+    of levels deep, which a stream can build one level per call, crashes
+    the process on ``==`` or when an array of it is created.  Genuine data
+    nests a few levels.  Depths are remembered per dtype object (held, so
+    its id stays its own), so checking a new dtype costs one look at each
+    of its fields.
+    """
+
+    LIMIT = 64
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[np.dtype, int]] = {}
+
+    def check(self, dtype: np.dtype) -> None:
+        if self.depth(dtype) > self.LIMIT:
+            raise _refuse(f"builds a dtype nested more than {self.LIMIT} levels deep")
+
+    def depth(self, dtype: np.dtype) -> int:
+        """Levels of nesting of ``dtype`` (1 for a plain dtype), or any
+        number over the limit once a path is seen to exceed it."""
+        known = self._known
+        pending = [(dtype, 1, False)]  # post-order walk, without recursion
+        while pending:
+            current, level, expanded = pending.pop()
+            if id(current) in known:
+                continue
+            parts = _parts(current)
+            if not expanded:
+                if level > self.LIMIT:
+                    return level
+                pending.append((current, level, True))
+                pending += [(part, level + 1, False) for part in parts if id(part) not in known]
+                continue
+            depth = 1 + max((known[id(part)][1] for part in parts), default=0)
+            known[id(current)] = (current, depth)
+        return known[id(dtype)][1]
+
+
+def _parts(dtype: np.dtype) -> list[np.dtype]:
+    parts = []
+    if dtype.names is not None:
+        fields = dtype.fields
+        assert fields is not None
+        parts = [fields[name][0] for name in dtype.names]
+    if dtype.subdtype is not None:
+        parts.append(dtype.subdtype[0])
+    return parts
 
 
 # -- array state -------------------------------------------------------------------

@@ -12,6 +12,7 @@ implementation the C one mirrors), with these opcodes replaced:
 * BUILD: refused on globals and numpy scalars; checked, and applied without
   changing the old object, on dtypes; checked on arrays;
 * REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ: the C unpickler's argument checks,
+  a bound on how deeply the dtypes they return nest,
   no creating an ndarray subclass through ``ndarray.__new__`` (which
   builds arrays over raw bytes), and no copying the memory of Python
   objects as bytes (``bytes(object_array)``);
@@ -38,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from ._numpy_guards import build_array, exposes_object_memory, rebuilt_dtype
+from ._numpy_guards import DtypeDepths, build_array, exposes_object_memory, rebuilt_dtype
 from ._reader import ContainerReader
 from ._safe import check_extension_registry, resolve
 from .errors import CorruptDataError, ForbiddenGlobalError
@@ -61,6 +62,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self._globals: dict[int, Any] = {}
         # id(dtype) -> memo keys it was stored under.
         self._dtype_keys: dict[int, list[int]] = {}
+        self._dtype_depths = DtypeDepths()
 
     def load(self) -> Any:
         """The stdlib's ``load``, reading opcodes through a buffered reader.
@@ -114,6 +116,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
             )
         if isinstance(inst, np.dtype):
             rebuilt = rebuilt_dtype(inst, state)
+            self._dtype_depths.check(rebuilt)
             stack[-1] = rebuilt
             self._replace_dtype_in_memo(inst, rebuilt)
             return
@@ -184,13 +187,21 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         if type(args) is not tuple:
             raise pickle.UnpicklingError("REDUCE arguments are not a tuple")
         _check_call(func, args)
-        stack[-1] = func(*args)
+        stack[-1] = self._checked_result(func(*args))
 
     dispatch[pickle.REDUCE[0]] = load_reduce
 
     def _instantiate(self, klass: Any, args: Any) -> None:  # INST and OBJ
         _check_call(klass, args)
         super()._instantiate(klass, args)
+        self._checked_result(self.stack[-1])
+
+    def _checked_result(self, obj: Any) -> Any:
+        # dtypes are the only objects calls return that numpy later walks
+        # by unguarded C recursion (see DtypeDepths).
+        if isinstance(obj, np.dtype):
+            self._dtype_depths.check(obj)
+        return obj
 
     def load_readonly_buffer(self) -> None:
         # Genuine streams mark out-of-band buffers read-only; a memoryview
@@ -207,7 +218,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     def load_newobj(self) -> None:
         args = self.stack.pop()
         cls = self.stack.pop()
-        self.append(_new_instance(cls, args, {}))
+        self.append(self._checked_result(_new_instance(cls, args, {})))
 
     dispatch[pickle.NEWOBJ[0]] = load_newobj
 
@@ -217,7 +228,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         cls = self.stack.pop()
         if type(kwargs) is not dict:
             raise pickle.UnpicklingError("NEWOBJ_EX keyword arguments are not a dict")
-        self.append(_new_instance(cls, args, kwargs))
+        self.append(self._checked_result(_new_instance(cls, args, kwargs)))
 
     dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
 
