@@ -2,7 +2,7 @@
 each loaded with ``safe=True`` in a worker process that is restarted when a
 case kills it.
 
-    python scripts/fuzz_restricted.py [--start 0] [--count 200000] [--workers 2]
+    python scripts/fuzz_restricted.py [--start 0] [--count 200000] [--workers 2] [--pandas]
 
 pytest runs its fuzz cases (tests/test_fuzz.py) in its own process, so a
 segmentation fault ends the run without naming the input.  Here every case
@@ -10,8 +10,9 @@ is a seed: the worker prints it before loading, and a worker that dies takes
 only its current seed with it.  Each case takes one of the opcode streams of
 ``tests/test_fuzz.py`` and applies 1-8 random edits (byte replaced, inserted
 or deleted, a slice repeated, a slice of another stream spliced in), wraps
-it in a valid container and loads it.  It must end in a value or a
-``CodecPickleError``; crashes and other exceptions are reported with their
+it in a valid container and loads it (with ``--pandas``: pandas pickles,
+loaded with ``allow=codecpickle.PANDAS_GLOBALS``).  It must end in a value
+or a ``CodecPickleError``; crashes and other exceptions are reported with their
 seeds, and the exit status is 1 if there were any.  ``--start S --count 1
 --verbose`` replays one case.
 """
@@ -53,19 +54,50 @@ def mutate(seed: int, streams: list[bytes]) -> bytes:
     return bytes(data)
 
 
-def work(start: int, stop: int, verbose: bool) -> None:
+def pandas_streams() -> list[bytes]:
+    import pickle
+
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "i": np.arange(5),
+            "f": np.linspace(0, 1, 5),
+            "s": list("abcde"),
+            "c": pd.Categorical(list("xyxyx")),
+            "t": pd.date_range("2020", periods=5, tz="UTC"),
+        }
+    )
+    objects = [
+        frame,
+        frame["i"],
+        pd.Index(list("abc")),
+        pd.MultiIndex.from_product([[1, 2], ["a", "b"]]),
+        pd.Series([1.5, None], dtype="Float64"),
+        pd.Timestamp("2020-01-01", tz="UTC"),
+    ]
+    return [pickle.dumps(obj, protocol=protocol) for obj in objects for protocol in (4, 5)]
+
+
+def work(start: int, stop: int, verbose: bool, pandas: bool) -> None:
     """Worker: load cases start..stop-1, printing each seed first."""
     sys.path.insert(0, str(ROOT))
     warnings.simplefilter("ignore")  # numpy deprecations on odd arguments
     import codecpickle
-    from tests.test_fuzz import _OPCODES
     from tests.test_safe import container
 
+    if pandas:
+        streams, options = pandas_streams(), {"allow": codecpickle.PANDAS_GLOBALS}
+    else:
+        from tests.test_fuzz import _OPCODES
+
+        streams, options = _OPCODES, {"safe": True}
     for seed in range(start, stop):
         print(seed, flush=True)
-        stream = container(mutate(seed, _OPCODES))
+        stream = container(mutate(seed, streams))
         try:
-            value = codecpickle.loads(stream, safe=True)
+            value = codecpickle.loads(stream, **options)
         except codecpickle.CodecPickleError as exc:
             outcome = f"{type(exc).__name__}: {exc}"
         except BaseException as exc:  # reporting it is the point
@@ -77,18 +109,17 @@ def work(start: int, stop: int, verbose: bool) -> None:
             print(f"  {outcome[:200]}", flush=True)
 
 
-def lane(start: int, stop: int, verbose: bool, report: dict[str, list[str]]) -> None:
+def lane(start: int, stop: int, flags: list[str], report: dict[str, list[str]]) -> None:
     """Run workers over start..stop-1, restarting after each crash."""
     while start < stop:
         proc = subprocess.run(
-            [sys.executable, __file__, "--worker", str(start), str(stop)]
-            + (["--verbose"] if verbose else []),
+            [sys.executable, __file__, "--worker", str(start), str(stop), *flags],
             capture_output=True,
             text=True,
             check=False,
         )
         lines = proc.stdout.splitlines()
-        if verbose:
+        if "--verbose" in flags:
             print(proc.stdout, end="")
         report["foreign"] += [line for line in lines if line.startswith("FOREIGN")]
         if proc.returncode == 0:
@@ -107,16 +138,20 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--verbose", action="store_true", help="print every case's outcome")
+    parser.add_argument(
+        "--pandas", action="store_true", help="pandas pickles, loaded with PANDAS_GLOBALS"
+    )
     parser.add_argument("--worker", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        work(*args.worker, args.verbose)
+        work(*args.worker, args.verbose, args.pandas)
         return
+    flags = [flag for flag in ("--verbose", "--pandas") if getattr(args, flag[2:])]
 
     report: dict[str, list[str]] = {"crashes": [], "foreign": [], "broken": []}
     bounds = [args.start + args.count * i // args.workers for i in range(args.workers + 1)]
     lanes = [
-        threading.Thread(target=lane, args=(lo, hi, args.verbose, report))
+        threading.Thread(target=lane, args=(lo, hi, flags, report))
         for lo, hi in itertools.pairwise(bounds)
     ]
     for thread in lanes:

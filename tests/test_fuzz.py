@@ -425,12 +425,13 @@ def test_restricted_crash_hunt_script_runs_clean() -> None:
     # scripts/fuzz_restricted.py runs each case in a worker process that
     # may die; a short run must find nothing on the current code.
     script = Path(__file__).resolve().parent.parent / "scripts" / "fuzz_restricted.py"
-    proc = subprocess.run(
-        [sys.executable, str(script), "--count", "400", "--workers", "2"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "400 cases (seeds 0..399): 0 crashes, 0 foreign exceptions" in proc.stdout
+    for extra in ([], ["--pandas"]):
+        proc = subprocess.run(
+            [sys.executable, str(script), "--count", "400", "--workers", "2", *extra],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert "400 cases (seeds 0..399): 0 crashes, 0 foreign exceptions" in proc.stdout
