@@ -11,7 +11,7 @@ arbitrary memory.
 
 The checks here accept what numpy's own pickles and codecpickle's contain
 and refuse anything else with :class:`CorruptDataError` before numpy sees
-it.  Two rules carry most of the weight:
+it.  The rules:
 
 * dtypes are never changed in place, and numpy's ``dtype.__setstate__``
   never runs: a dtype's BUILD state is read here and the dtype it describes
@@ -19,7 +19,10 @@ it.  Two rules carry most of the weight:
   array can hold is one numpy vouches for, for good;
 * an array's state is only set on an empty array (numpy's pickles always
   start from one), with a shape, dtype and data that agree
-  (:func:`build_array`).
+  (:func:`build_array`);
+* memory that holds object pointers is never taken as plain data
+  (:func:`exposes_object_memory`);
+* dtypes nest at most :attr:`DtypeDepths.LIMIT` levels deep.
 """
 
 from __future__ import annotations
