@@ -225,8 +225,9 @@ class ContainerReader:
         chunk only (the next is loaded when this one is used up): the raw
         read under a buffered reader, which then never reads ahead past the
         chunk the unpickler is in."""
-        piece = self._take(memoryview(out).nbytes)
-        memoryview(out).cast("B")[: len(piece)] = piece
+        view = memoryview(out).cast("B")
+        piece = self._take(view.nbytes)
+        view[: len(piece)] = piece
         return len(piece)
 
     def readline(self) -> bytes:

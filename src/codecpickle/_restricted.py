@@ -34,7 +34,7 @@ from __future__ import annotations
 import io
 import pickle
 import sys
-from struct import unpack
+from struct import Struct, unpack
 from typing import Any
 
 import numpy as np
@@ -141,7 +141,10 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
 
     # -- memo ----------------------------------------------------------------------
     # The stdlib's memo opcodes, plus a note of where each dtype is stored.
-    # Inlined: MEMOIZE runs once per object in the stream.
+    # The dtype test is inlined: MEMOIZE runs once per object in the stream.
+
+    def _note_dtype_key(self, dtype: np.dtype, key: int) -> None:
+        self._dtype_keys.setdefault(id(dtype), []).append(key)
 
     def load_put(self) -> None:
         key = int(self.readline()[:-1])
@@ -149,7 +152,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
             raise ValueError("negative PUT argument")
         value = self.memo[key] = self.stack[-1]
         if isinstance(value, np.dtype):
-            self._dtype_keys.setdefault(id(value), []).append(key)
+            self._note_dtype_key(value, key)
 
     dispatch[pickle.PUT[0]] = load_put
 
@@ -157,7 +160,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         key = self.read(1)[0]
         value = self.memo[key] = self.stack[-1]
         if isinstance(value, np.dtype):
-            self._dtype_keys.setdefault(id(value), []).append(key)
+            self._note_dtype_key(value, key)
 
     dispatch[pickle.BINPUT[0]] = load_binput
 
@@ -165,7 +168,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         (key,) = unpack("<I", self.read(4))
         value = self.memo[key] = self.stack[-1]
         if isinstance(value, np.dtype):
-            self._dtype_keys.setdefault(id(value), []).append(key)
+            self._note_dtype_key(value, key)
 
     dispatch[pickle.LONG_BINPUT[0]] = load_long_binput
 
@@ -174,7 +177,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         key = len(memo)
         value = memo[key] = self.stack[-1]
         if isinstance(value, np.dtype):
-            self._dtype_keys.setdefault(id(value), []).append(key)
+            self._note_dtype_key(value, key)
 
     dispatch[pickle.MEMOIZE[0]] = load_memoize
 
@@ -236,54 +239,48 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     # Checked against the buffer bound before reading (the buffered reader
     # would allocate the declared size first).
 
-    def _read_declared(self, size: int, what: str) -> bytes:
+    def _read_counted(self, count: Struct, what: str) -> bytes:
+        """The bytes of an opcode whose argument is their count, then them."""
+        (size,) = count.unpack(self.read(count.size))
+        if size < 0:
+            raise pickle.UnpicklingError(f"{what} has a negative byte count")
         self._reader.check_declared_size(size, what)
         return self.read(size)
 
     def load_binbytes(self) -> None:
-        (size,) = unpack("<I", self.read(4))
-        self.append(self._read_declared(size, "a BINBYTES object"))
+        self.append(self._read_counted(_U32, "a BINBYTES object"))
 
     dispatch[pickle.BINBYTES[0]] = load_binbytes
 
     def load_binbytes8(self) -> None:
-        (size,) = unpack("<Q", self.read(8))
-        self.append(self._read_declared(size, "a BINBYTES8 object"))
+        self.append(self._read_counted(_U64, "a BINBYTES8 object"))
 
     dispatch[pickle.BINBYTES8[0]] = load_binbytes8
 
     def load_bytearray8(self) -> None:
-        (size,) = unpack("<Q", self.read(8))
-        self.append(bytearray(self._read_declared(size, "a BYTEARRAY8 object")))
+        self.append(bytearray(self._read_counted(_U64, "a BYTEARRAY8 object")))
 
     dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
 
     def load_binunicode(self) -> None:
-        (size,) = unpack("<I", self.read(4))
-        self.append(str(self._read_declared(size, "a BINUNICODE string"), "utf-8", "surrogatepass"))
+        data = self._read_counted(_U32, "a BINUNICODE string")
+        self.append(str(data, "utf-8", "surrogatepass"))
 
     dispatch[pickle.BINUNICODE[0]] = load_binunicode
 
     def load_binunicode8(self) -> None:
-        (size,) = unpack("<Q", self.read(8))
-        data = self._read_declared(size, "a BINUNICODE8 string")
+        data = self._read_counted(_U64, "a BINUNICODE8 string")
         self.append(str(data, "utf-8", "surrogatepass"))
 
     dispatch[pickle.BINUNICODE8[0]] = load_binunicode8
 
     def load_binstring(self) -> None:
-        (size,) = unpack("<i", self.read(4))
-        if size < 0:
-            raise pickle.UnpicklingError("BINSTRING pickle has negative byte count")
-        self.append(self._decode_string(self._read_declared(size, "a BINSTRING string")))
+        self.append(self._decode_string(self._read_counted(_I32, "a BINSTRING string")))
 
     dispatch[pickle.BINSTRING[0]] = load_binstring
 
     def load_long4(self) -> None:
-        (size,) = unpack("<i", self.read(4))
-        if size < 0:
-            raise pickle.UnpicklingError("LONG pickle has negative byte count")
-        self.append(pickle.decode_long(self._read_declared(size, "a LONG4 integer")))
+        self.append(pickle.decode_long(self._read_counted(_I32, "a LONG4 integer")))
 
     dispatch[pickle.LONG4[0]] = load_long4
 
@@ -323,6 +320,8 @@ class _OpcodeStream(io.RawIOBase):
 
 
 _READ_AHEAD = 64 << 10  # the size of the frames picklers write
+# Byte counts of the opcodes that declare one.
+_U32, _U64, _I32 = Struct("<I"), Struct("<Q"), Struct("<i")
 
 
 def _invalid_opcode(code: int) -> None:
