@@ -25,8 +25,14 @@ MAGIC = b"\x89CPK\r\n\x1a\n"
 VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})
 
-# magic, version, flags (reserved, must be 0), length of the JSON metadata.
+# magic, version, flags, length of the JSON metadata.
 HEADER_FIXED = struct.Struct("<8sHHI")
+HEADER_FLAGS_OFFSET = 10
+# Header flag bit 0: the stream's RAW_PAYLOAD bytes may have been changed in
+# place (set by an mmap_mode="r+" load, cleared by codecpickle.reseal), so
+# their checksums are not verified; everything else still is.
+FLAG_MUTABLE_RAW_PAYLOADS = 0x0001
+HEADER_FLAGS = FLAG_MUTABLE_RAW_PAYLOADS
 MAX_META_SIZE = 1 << 16
 
 # Codec name recorded for uncompressed streams.

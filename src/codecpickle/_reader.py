@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import collections
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +63,8 @@ class Header:
     codec: Codec | None
     codec_name: str
     chunk_size: int
+    #: Header flag bits (``fmt.HEADER_FLAGS``).
+    flags: int = 0
 
 
 def _describe_foreign(start: bytes) -> str:
@@ -77,15 +79,22 @@ def _describe_foreign(start: bytes) -> str:
 def read_header(source: Source) -> Header:
     """Read and check the stream header, and find its codec; leave the
     source at the first record."""
-    version, meta = read_header_meta(source)
+    version, meta, flags = read_header_fields(source)
     name, params, chunk_size = meta["codec"], meta.get("params", {}), meta["chunk_size"]
     codec = None if name == fmt.NO_CODEC else codec_from_header(name, params, meta.get("provider"))
-    return Header(version, codec, name, chunk_size)
+    return Header(version, codec, name, chunk_size, flags)
 
 
 def read_header_meta(source: Source) -> tuple[int, dict[str, Any]]:
     """Read and check the stream header; return its version and its
     validated metadata without looking the codec up."""
+    version, meta, _ = read_header_fields(source)
+    return version, meta
+
+
+def read_header_fields(source: Source) -> tuple[int, dict[str, Any], int]:
+    """Read and check the stream header; return its version, its validated
+    metadata and its flags, without looking the codec up."""
     start = source.read_upto(len(fmt.MAGIC))
     if not start:
         raise EmptyInputError("the input is empty: expected a codecpickle stream")
@@ -104,7 +113,7 @@ def read_header_meta(source: Source) -> tuple[int, dict[str, Any]]:
             f"versions {sorted(fmt.SUPPORTED_VERSIONS)}); the file was written by a newer "
             "release: upgrade codecpickle"
         )
-    if flags != 0:
+    if flags & ~fmt.HEADER_FLAGS:
         raise CorruptDataError(f"header flags {flags:#06x} at offset 10 are not defined")
     if not 0 < meta_size <= fmt.MAX_META_SIZE:
         raise CorruptDataError(
@@ -117,7 +126,7 @@ def read_header_meta(source: Source) -> tuple[int, dict[str, Any]]:
             "the stream header (offsets 0.."
             f"{fmt.HEADER_FIXED.size + meta_size}) fails its checksum: the file is damaged"
         )
-    return version, _parse_meta(meta_bytes)
+    return version, _parse_meta(meta_bytes), flags
 
 
 def _parse_meta(meta_bytes: bytes) -> dict[str, Any]:
@@ -125,6 +134,12 @@ def _parse_meta(meta_bytes: bytes) -> dict[str, Any]:
         meta = json.loads(meta_bytes)
     except ValueError as exc:
         raise CorruptDataError(f"the header metadata is not valid JSON: {exc}") from exc
+    except RecursionError:
+        # 64 KiB of "[" nests deeper than the JSON parser's recursion limit.
+        raise CorruptDataError(
+            "the header metadata nests too deeply to parse: it is not the flat JSON "
+            "object a writer records"
+        ) from None
     if not isinstance(meta, dict):
         raise CorruptDataError("the header metadata is not a JSON object")
     name = meta.get("codec")
@@ -167,6 +182,10 @@ class ContainerReader:
         self._verify_raw_payloads = verify_raw_payloads
         self.header = read_header(source)
         self.codec = self.header.codec
+        if self.header.flags & fmt.FLAG_MUTABLE_RAW_PAYLOADS:
+            # Changed in place through mmap_mode="r+" on purpose: those
+            # checksums are stale until codecpickle.reseal() recomputes them.
+            self._verify_raw_payloads = False
         self._executor = executor
         self._max_in_flight = max(1, max_in_flight)
         self._chunk: memoryview = memoryview(b"")
@@ -231,15 +250,49 @@ class ContainerReader:
         return len(piece)
 
     def readline(self) -> bytes:
-        # Only protocol 0-3 opcodes read lines; streams we write never do,
-        # but a reader must cope with any valid pickle.
+        """One line of opcode bytes, newline included, across chunks.
+
+        Only protocol 0-3 opcodes read lines; streams we write never do,
+        but a reader must cope with any valid pickle.  A line is a buffer
+        the input sizes, so it is bounded by ``max_buffer_size`` too.
+        """
         parts = []
+        length = 0
         while True:
-            end = self._find_newline() if self._pos < len(self._chunk) else -1
+            while self._pos >= len(self._chunk):
+                # Load the next chunk without consuming anything from it:
+                # its first byte may be the newline.
+                self._load_next_opcode_chunk()
+            end = self._find_newline()
+            stop = len(self._chunk) if end < 0 else end + 1
+            self._check_line(length + stop - self._pos)
+            piece = self._take(stop - self._pos)
+            parts.append(piece)
+            length += len(piece)
             if end >= 0:
-                parts.append(self._take(end + 1 - self._pos))
                 return b"".join(parts)
-            parts.append(self._take(len(self._chunk) - self._pos or 1))
+
+    def _check_line(self, length: int) -> None:
+        if length > self._max_buffer:
+            raise SizeLimitError(
+                f"a line of the pickle stream at offset {self._source.offset} is longer "
+                f"than the limit of {self._max_buffer} bytes; if the input is trusted, raise "
+                "it with load(..., max_buffer_size=...)"
+            )
+
+    def bounded_readline(self, readline: Callable[[int], bytes]) -> Callable[[], bytes]:
+        """Wrap a buffered reader's ``readline(size)`` over this reader's
+        opcodes so that lines obey ``max_buffer_size`` as :meth:`readline`
+        does (for the restricted unpickler)."""
+        limit = self._max_buffer
+
+        def readline_bounded() -> bytes:
+            line = readline(limit + 1)
+            if len(line) > limit:
+                self._check_line(len(line))
+            return line
+
+        return readline_bounded
 
     def _find_newline(self) -> int:
         # The chunk's position-relative search, on a bytes copy made once

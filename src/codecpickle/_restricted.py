@@ -79,7 +79,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         stream = io.BufferedReader(raw, _READ_AHEAD)
         self.read = read = stream.read
         self.readinto = stream.readinto
-        self.readline = stream.readline
+        self.readline = self._reader.bounded_readline(stream.readline)
         self.metastack = []
         self.stack = []
         self.append = self.stack.append
