@@ -14,7 +14,9 @@ their data is streamed in bounded pieces instead.
 
 from __future__ import annotations
 
+import mmap
 import pickle
+from array import array as PyArray
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,31 +39,71 @@ INBAND_LIMIT = 1 << 20
 _NDARRAY_REDUCE = (np.ndarray.__reduce__, np.ndarray.__reduce_ex__, np.ndarray.__setstate__)
 
 
-class Pickler(pickle.Pickler):
-    """``pickle.Pickler`` (the C implementation) writing into a container."""
+class _BufferSink:
+    """The pickler's ``buffer_callback``: decides, for every ``PickleBuffer``
+    met, whether it goes in-band or out-of-band, and writes the latter as a
+    payload record.
+
+    It is an object of its own, not a method of the pickler: a pickler
+    holding its own bound method is a reference cycle, and would keep every
+    object it dumped (its memo) alive after ``dump`` returns, until the
+    garbage collector runs.
+
+    Out-of-band buffers load as whatever the reader hands back (a view of
+    a payload, or of a memory map), which the constructors they feed
+    (``numpy.ndarray``, numpy's ``_frombuffer``, pyarrow's ``py_buffer``)
+    accept.  A *bare* ``PickleBuffer`` stored as a value must load as pickle
+    loads it in-band (``bytes`` if read-only, ``bytearray`` if writable), so
+    buffers over the builtin exporters go in-band unless codecpickle's own
+    array reduction made them.
+    """
 
     def __init__(self, writer: ContainerWriter) -> None:
-        super().__init__(writer, protocol=PROTOCOL, buffer_callback=self._buffer_callback)
         self._writer = writer
         self._inband_limit = 0 if writer.codec is None else INBAND_LIMIT
+        # Keyed by the id of the exporter of each PickleBuffer the array
+        # reduction made, holding it so the id cannot be reused meanwhile.
+        self.arrays: dict[int, Any] = {}
         # Non-contiguous arrays, keyed by the id of the empty placeholder
         # whose PickleBuffer stands in for them (the pickler refuses
         # non-contiguous PickleBuffers before the callback sees them).
-        self._strided: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.strided: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-    def _buffer_callback(self, buffer: pickle.PickleBuffer) -> bool:
+    def __call__(self, buffer: pickle.PickleBuffer) -> bool:
         view = memoryview(buffer)
-        strided = self._strided.pop(id(view.obj), None)
+        exporter = view.obj
+        strided = self.strided.pop(id(exporter), None)
         if strided is not None:
             _, array = strided
             pieces = _c_order_pieces(array, self._writer.chunk_size)
             self._writer.write_payload_pieces(array.nbytes, pieces, array.itemsize)
             return False
+        ours = self.arrays.pop(id(exporter), None) is exporter
+        if not ours and isinstance(exporter, _BARE_EXPORTERS):
+            return True  # a bare PickleBuffer: pickle's own bytes/bytearray
         raw = buffer.raw()
         if raw.nbytes < self._inband_limit:
             return True  # pickle it in-band, inside the opcode stream
         self._writer.write_payload(raw, view.itemsize)
         return False
+
+
+# Exporters whose PickleBuffers (unless the array reduction made them) are
+# pickled in-band, so they load exactly as pickle loads them.  That includes
+# numpy's own reduction of the rare ndarray subclasses codecpickle leaves to
+# numpy (``_frombuffer`` accepts the bytearray as well).  Third-party
+# exporters (pyarrow buffers) stay out-of-band: the constructors their
+# reductions name take the payload view without a copy.
+_BARE_EXPORTERS = (bytes, bytearray, memoryview, PyArray, mmap.mmap, np.ndarray)
+
+
+class Pickler(pickle.Pickler):
+    """``pickle.Pickler`` (the C implementation) writing into a container."""
+
+    def __init__(self, writer: ContainerWriter) -> None:
+        sink = _BufferSink(writer)
+        super().__init__(writer, protocol=PROTOCOL, buffer_callback=sink)
+        self._sink = sink
 
     def reducer_override(self, obj: Any) -> Any:
         # Called for every object that is not a builtin scalar or container,
@@ -99,6 +141,7 @@ class Pickler(pickle.Pickler):
         if array.flags.c_contiguous or array.flags.f_contiguous:
             order = "F" if not array.flags.c_contiguous else "C"
             data = array.view(np.dtype((np.void, dtype.itemsize)))
+            self._sink.arrays[id(data)] = data
         else:
             order = "C"
             # An empty stand-in with the array's writeability (which decides
@@ -106,7 +149,7 @@ class Pickler(pickle.Pickler):
             data = np.empty(0, dtype=np.dtype((np.void, dtype.itemsize)))
             data.flags.writeable = array.flags.writeable
             # A void view too: dtypes like datetime64 refuse buffer exports.
-            self._strided[id(data)] = (data, array.view(data.dtype))
+            self._sink.strided[id(data)] = (data, array.view(data.dtype))
         return np.ndarray, (array.shape, dtype, pickle.PickleBuffer(data), 0, None, order)
 
 
