@@ -3,15 +3,23 @@
 Every error codecpickle raises on purpose derives from :class:`CodecPickleError`, so
 ``except codecpickle.CodecPickleError`` catches them all.  Each subclass also
 inherits the closest builtin exception, so code written against the standard
-library keeps working: an unknown codec is a :class:`LookupError`, a damaged
+library keeps working: an unknown codec is a :class:`LookupError` (and a
+:class:`ValueError`, as joblib raises for an unknown compressor), a damaged
 or foreign file is a :class:`ValueError`, running out of input at the start of
-an object is an :class:`EOFError` (as with :func:`pickle.load`).
+an object is an :class:`EOFError` (as with :func:`pickle.load`), an opcode
+stream the unpickler refuses is a :class:`pickle.UnpicklingError`.
+
+Exceptions raised by the loaded file's own classes (a ``__setstate__`` that
+fails, a constructor that changed) are not codecpickle's: a normal load lets
+them through unchanged, as :func:`pickle.load` does, with a note naming the
+file.
 
 The tree::
 
     CodecPickleError
     ├── InvalidOptionError            (ValueError, TypeError)
-    ├── UnknownCodecError             (LookupError)
+    │   └── UnsupportedURLError
+    ├── UnknownCodecError             (LookupError, ValueError)
     │   └── CodecUnavailableError
     ├── CodecRegistrationError        (ValueError)
     ├── FileFormatError               (ValueError)
@@ -22,6 +30,7 @@ The tree::
     │   ├── ChecksumMismatchError
     │   ├── CorruptDataError
     │   └── SizeLimitError
+    ├── PickleStreamError             (pickle.UnpicklingError)
     └── ForbiddenGlobalError          (pickle.UnpicklingError)
 """
 
@@ -40,9 +49,11 @@ __all__ = [
     "ForbiddenGlobalError",
     "InvalidOptionError",
     "NotCodecPickleFileError",
+    "PickleStreamError",
     "SizeLimitError",
     "TruncatedFileError",
     "UnknownCodecError",
+    "UnsupportedURLError",
     "UnsupportedVersionError",
 ]
 
@@ -60,12 +71,21 @@ class InvalidOptionError(CodecPickleError, ValueError, TypeError):
     """
 
 
-class UnknownCodecError(CodecPickleError, LookupError):
+class UnsupportedURLError(InvalidOptionError):
+    """``dump`` or ``load`` was given a URL (``s3://bucket/key``) where a
+    local path or a file object is expected.  The message shows how to pass
+    an opened file object instead."""
+
+
+class UnknownCodecError(CodecPickleError, LookupError, ValueError):
     """No codec is registered under the requested name, neither built in nor
     through the ``codecpickle.codecs`` entry-point group.
 
-    On load, the message names the codec the file was written with and, when
-    the file records it, the distribution that provided that codec.
+    For a name given by the caller, the message suggests the closest known
+    name.  On load, the message names the codec the file was written with
+    and, when the file records it, the distribution that provided that codec.
+    It is a :class:`LookupError` and, as joblib's unknown-compressor error,
+    a :class:`ValueError`.
     """
 
 
@@ -125,6 +145,19 @@ class SizeLimitError(FileFormatError):
     """A size declared by the file exceeds what it can plausibly hold or a
     limit set by the caller.  Raised before any large allocation, so a
     hostile file cannot exhaust memory (a decompression-bomb guard)."""
+
+
+class PickleStreamError(CodecPickleError, pickle.UnpicklingError):
+    """The container is intact (every checksum passed) but the unpickler
+    itself refused the pickle opcode stream inside it, as :func:`pickle.load`
+    would with the same :class:`pickle.UnpicklingError`: either the opcodes
+    are not ones a pickler writes (a hand-made or hostile stream), or a
+    global the stream names is no longer what it was when the file was
+    written (a class that became a function).  The unpickler's own error is
+    chained as ``__cause__``.
+
+    Exceptions raised by the file's own classes are not wrapped in it.
+    """
 
 
 class ForbiddenGlobalError(CodecPickleError, pickle.UnpicklingError):

@@ -87,7 +87,7 @@ def test_bad_levels_name_the_valid_range(compress: object, range_text: str) -> N
         resolve_compress(compress)
 
 
-@pytest.mark.parametrize("compress", ["brotlii", ("nope", 3), "nope:3", "ZSTD"])
+@pytest.mark.parametrize("compress", ["brotlii", ("nope", 3), "nope:3", "zsdt"])
 def test_unknown_names_list_the_available_codecs(compress: object) -> None:
     with pytest.raises(UnknownCodecError, match="Available codecs: zlib, gzip, bz2, lzma, lz4"):
         resolve_compress(compress)

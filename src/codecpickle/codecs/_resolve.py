@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from typing import Any
 
-from ..errors import InvalidOptionError
+from ..errors import InvalidOptionError, UnknownCodecError
 from . import _registry
 from ._base import Codec
 
@@ -20,6 +21,17 @@ _ACCEPTED_FORMS = (
     "a (name, level) tuple (('zstd', 3)), a 'name:level' string ('zstd:3'), "
     "a Codec instance or a Codec subclass"
 )
+
+# Other names users know these codecs by (the file extension, the Python
+# package); files always record the registered name.
+ALIASES = {
+    "xz": "lzma",
+    "zstandard": "zstd",
+    "zst": "zstd",
+    "gz": "gzip",
+    "bzip2": "bz2",
+    "deflate": "zlib",
+}
 
 _EXTENSIONS = {
     ".zst": "zstd",
@@ -42,9 +54,14 @@ def resolve_compress(compress: Any) -> Codec | None:
     ``"name:level"`` string (``"zstd:3"``); a :class:`Codec` instance,
     returned as is; a :class:`Codec` subclass, built at its default level.
 
+    Names are compared case-insensitively, and a few other names users
+    know a codec by are accepted (:data:`ALIASES`: ``"xz"`` for lzma,
+    ``"zstandard"`` for zstd ...).
+
     Raises :class:`~codecpickle.errors.InvalidOptionError` for any other
     value or a level outside the codec's range (the message gives the range),
-    :class:`~codecpickle.errors.UnknownCodecError` for an unknown name.
+    :class:`~codecpickle.errors.UnknownCodecError` for an unknown name (the
+    message suggests the closest known one).
     """
     if compress is None or compress is False:
         return None
@@ -91,4 +108,21 @@ def _build(name: str, level: Any) -> Codec:
             f"Expected an integer level (or None for the default) for codec {name!r}. "
             f"Got {level!r} ({type(level).__name__}) instead."
         )
-    return _registry.get_codec(name)(level=level)
+    return _lookup(name)(level=level)
+
+
+def _lookup(name: str) -> type[Codec]:
+    """The codec class a user-given name means."""
+    wanted = name.strip().lower()
+    wanted = ALIASES.get(wanted, wanted)
+    try:
+        return _registry.get_codec(wanted)
+    except UnknownCodecError as exc:
+        if type(exc) is not UnknownCodecError:
+            raise  # known but unusable: its own message says why
+        known = _registry.REGISTRY.names()
+        close = difflib.get_close_matches(wanted, [*known, *ALIASES], n=1, cutoff=0.6)
+        if not close:
+            raise
+        suggestion = ALIASES.get(close[0], close[0])
+        raise UnknownCodecError(f"{exc} Did you mean {suggestion!r}?") from None
