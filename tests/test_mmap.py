@@ -70,17 +70,16 @@ def test_read_write_map_writes_reach_the_file(tmp_path):
     loaded["big"][:10] = -1.0
     loaded["small"][0] = 99
     del loaded
-    # The checksums of the changed data are now stale: a plain load says so.
-    with pytest.raises(codecpickle.ChecksumMismatchError, match="verify=False"):
-        codecpickle.load(path)
-    for again in (codecpickle.load(path, verify=False), codecpickle.load(path, mmap_mode="r")):
+    # The r+ load marked the file: its raw payloads' checksums are not
+    # verified any more, so every way of loading it sees the writes.
+    for again in (
+        codecpickle.load(path),
+        codecpickle.load(path, verify=False),
+        codecpickle.load(path, mmap_mode="r"),
+    ):
         assert (again["big"][:10] == -1.0).all()
         assert again["small"][0] == 99
         assert again["big"][10] == 10.0
-    again = codecpickle.load(path, verify=False)
-    assert (again["big"][:10] == -1.0).all()
-    assert again["small"][0] == 99
-    assert again["big"][10] == 10.0
 
 
 def test_copy_on_write_map_leaves_the_file_alone(tmp_path):

@@ -6,7 +6,19 @@ reads the codec from the file's header.  See the README and ``docs/``.
 """
 
 from ._api import dump, dumps, load, loads
+from ._reseal import reseal
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS
+from ._types import (
+    AllowEntry,
+    Compress,
+    MmapMode,
+    PathType,
+    ReadableFile,
+    SupportsRead,
+    SupportsReadinto,
+    SupportsWrite,
+    WritableFile,
+)
 from .codecs import (
     Codec,
     CodecInfo,
@@ -25,9 +37,11 @@ from .errors import (
     ForbiddenGlobalError,
     InvalidOptionError,
     NotCodecPickleFileError,
+    PickleStreamError,
     SizeLimitError,
     TruncatedFileError,
     UnknownCodecError,
+    UnsupportedURLError,
     UnsupportedVersionError,
 )
 
@@ -39,6 +53,17 @@ __all__ = [
     "dumps",
     "load",
     "loads",
+    "reseal",
+    # types for annotations
+    "AllowEntry",
+    "Compress",
+    "MmapMode",
+    "PathType",
+    "ReadableFile",
+    "SupportsRead",
+    "SupportsReadinto",
+    "SupportsWrite",
+    "WritableFile",
     # restricted loading
     "PANDAS_GLOBALS",
     "SAFE_GLOBALS",
@@ -59,9 +84,11 @@ __all__ = [
     "ForbiddenGlobalError",
     "InvalidOptionError",
     "NotCodecPickleFileError",
+    "PickleStreamError",
     "SizeLimitError",
     "TruncatedFileError",
     "UnknownCodecError",
+    "UnsupportedURLError",
     "UnsupportedVersionError",
     "__version__",
 ]

@@ -9,21 +9,22 @@ import io
 import mmap
 import os
 import pickle
-import stat
-import struct
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Final
+from typing import Any, Final
 
 from . import _format as fmt
 from ._atomic import atomic_write
 from ._pickling import Pickler, Unpickler
 from ._reader import ContainerReader
+from ._reseal import mark_raw_payloads_mutable
 from ._restricted import RestrictedUnpickler
 from ._safe import make_allowlist
-from ._sources import MemorySource, StreamSource
+from ._sources import MemorySource, StreamSource, real_fileno, size_of
+from ._targets import check_binary_reader, check_binary_writer, local_path
+from ._types import AllowEntry, Compress, MmapMode, PathType, ReadableFile, WritableFile
 from ._writer import ContainerWriter
 from .codecs import Codec, codec_for_path, codec_provider, resolve_compress
 from .errors import (
@@ -31,6 +32,7 @@ from .errors import (
     CorruptDataError,
     EmptyInputError,
     InvalidOptionError,
+    PickleStreamError,
     SizeLimitError,
 )
 
@@ -47,13 +49,11 @@ UNSET: Final = _Unset()
 
 MMAP_MODES: Final = {"r": mmap.ACCESS_READ, "r+": mmap.ACCESS_WRITE, "c": mmap.ACCESS_COPY}
 
-PathType = str | os.PathLike[str]
-
 
 def dump(
     obj: Any,
-    file: PathType | BinaryIO,
-    compress: Any = UNSET,
+    file: PathType | WritableFile,
+    compress: Compress | _Unset = UNSET,
     *,
     threads: int | None = None,
     chunk_size: int | None = None,
@@ -61,12 +61,18 @@ def dump(
 ) -> None:
     """Serialise ``obj`` into ``file``.
 
-    ``file`` is a path (``str`` or ``os.PathLike``) or a binary file object
-    open for writing; pipes and sockets work (nothing is sought or told).
+    ``file`` is a path (``str``, ``bytes`` or ``os.PathLike``) or a binary
+    file object open for writing (anything with ``write``: pipes, sockets,
+    ``gzip.open`` files and zip members work; nothing is sought or told).
     A path is written atomically: the data goes to a temporary file in the
     same directory, which replaces ``file`` only once complete (and, unless
     ``fsync=False``, flushed to disk), so an error or crash never leaves a
-    partial file behind and never damages the previous one.  A file object
+    partial file behind and never damages the previous one.  An existing
+    file that may not be written (``chmod 444``) raises
+    :class:`PermissionError` and a directory :class:`IsADirectoryError`,
+    before anything is written; errors name ``file``, never the temporary
+    file.  A URL raises :class:`~codecpickle.errors.UnsupportedURLError`, a
+    text-mode file :class:`~codecpickle.errors.InvalidOptionError`.  A file object
     is written at its current position, flushed, and left just after the
     stream, so several objects can be dumped one after another.
 
@@ -86,18 +92,18 @@ def dump(
     Invalid options raise :class:`~codecpickle.errors.InvalidOptionError`
     before ``file`` is created or truncated.
     """
-    is_path = isinstance(file, str | os.PathLike)
-    if compress is UNSET:
-        codec = codec_for_path(file) if is_path else None
+    path = local_path(file, "dump")
+    if isinstance(compress, _Unset):
+        codec = codec_for_path(path) if path is not None else None
     else:
         codec = resolve_compress(compress)
     threads = _check_threads(threads)
     chunk_size = _check_chunk_size(chunk_size, codec)
-    if is_path:
-        with atomic_write(file, fsync=fsync) as out:
+    if path is not None:
+        with atomic_write(path, fsync=fsync) as out:
             _dump_to(obj, out, codec, threads, chunk_size)
     else:
-        _require_method(file, "write", "dump")
+        check_binary_writer(file)
         _dump_to(obj, file, codec, threads, chunk_size)
         # A reader at the other end of a pipe or socket waits for the END
         # record: hand it over now rather than whenever the buffer fills.
@@ -108,7 +114,7 @@ def dump(
 
 def dumps(
     obj: Any,
-    compress: Any = None,
+    compress: Compress = None,
     *,
     threads: int | None = None,
     chunk_size: int | None = None,
@@ -127,17 +133,18 @@ def dumps(
 
 
 def load(
-    file: PathType | BinaryIO,
+    file: PathType | ReadableFile,
     *,
-    mmap_mode: str | None = None,
+    mmap_mode: MmapMode | None = None,
     threads: int | None = None,
     verify: bool = True,
-    safe: bool = False,
-    allow: Iterable[str | type | Callable[..., Any]] = (),
+    safe: bool | None = None,
+    allow: Iterable[AllowEntry] | None = None,
     max_buffer_size: int | None = None,
 ) -> Any:
-    """Rebuild the object stored in ``file`` (a path or a binary file
-    object); the codec is read from the stream's header.
+    """Rebuild the object stored in ``file`` (a path, or a binary file
+    object: anything with ``read`` or ``readinto``, such as ``gzip.open``
+    files and zip members); the codec is read from the stream's header.
 
     .. warning:: Loading runs code named by the file, as :func:`pickle.load`
        does.  Only load files you trust, or load with ``safe=True``.
@@ -151,16 +158,18 @@ def load(
     ``mmap_mode`` (``"r"``, ``"r+"`` or ``"c"``) memory-maps an uncompressed
     file and returns arrays backed by the file itself, without copying:
     read-only with ``"r"``, writes reaching the file with ``"r+"``,
-    copy-on-write with ``"c"``.  It needs a path or a file object with a
-    real file descriptor; for compressed streams, or inputs that cannot be
-    mapped, a :class:`UserWarning` says so and the data is loaded into
-    memory.  Array payloads served from a map are not checksum-verified (it
-    would read the whole file); everything else is.
+    copy-on-write with ``"c"``.  It needs a path or a plain file object
+    (``open(path, "rb")``); for compressed streams, or inputs that cannot be
+    mapped (a ``BytesIO``, a ``gzip.open`` file), a :class:`UserWarning` says
+    so and the data is loaded into memory.  Array payloads served from a map
+    are not checksum-verified (it would read the whole file); everything
+    else is.  A ``"r+"`` load marks the stream's header: its uncompressed
+    array data may change, so later loads do not verify that data's
+    checksums (everything else still is) until :func:`codecpickle.reseal`
+    recomputes them.
 
-    ``verify=False`` skips the checksums of array data stored uncompressed,
-    for files whose arrays were changed in place through ``mmap_mode="r+"``
-    (which leaves those checksums stale).  The header, the opcode stream and
-    compressed chunks are always verified.
+    ``verify=False`` skips the checksums of array data stored uncompressed.
+    The header, the opcode stream and compressed chunks are always verified.
 
     ``threads`` is the number of threads decompressing chunks (default: the
     CPUs this process may use).
@@ -172,7 +181,9 @@ def load(
     :class:`~codecpickle.errors.ForbiddenGlobalError` before it is imported.
     ``allow`` adds globals, as ``"module.qualname"`` strings or the classes
     and functions themselves (for pandas objects,
-    ``allow=codecpickle.PANDAS_GLOBALS``); giving it implies ``safe=True``.
+    ``allow=codecpickle.PANDAS_GLOBALS``); giving it, even empty, implies
+    ``safe=True``, and ``safe=False`` with ``allow`` is an
+    :class:`~codecpickle.errors.InvalidOptionError`.
     A restricted load also checks the state numpy's pickles carry before
     numpy acts on it, and runs a pure-Python unpickler to do so: arrays
     load as fast as usual, object-heavy streams several times slower.
@@ -183,23 +194,30 @@ def load(
     anything is allocated.  The default is this machine's physical memory;
     inputs of known size are also bounded by what their bytes can hold.
     See ``docs/security.md``.
+
+    Exceptions raised by the file's own classes while they are rebuilt
+    propagate unchanged, as with :func:`pickle.load` (with a note naming
+    ``file``); an opcode stream the unpickler refuses raises
+    :class:`~codecpickle.errors.PickleStreamError`, a
+    :class:`pickle.UnpicklingError`.
     """
     _check_mmap_mode(mmap_mode)
     threads = _check_threads(threads)
     guards = _load_guards(safe, allow, max_buffer_size)
-    if isinstance(file, str | os.PathLike):
-        with open(file, "r+b" if mmap_mode == "r+" else "rb") as handle:
-            return _load_file(handle, mmap_mode, threads, verify, guards)
-    _require_method(file, "read", "load")
-    return _load_file(file, mmap_mode, threads, verify, guards)
+    path = local_path(file, "load")
+    if path is not None:
+        with open(path, "r+b" if mmap_mode == "r+" else "rb") as handle:
+            return _load_file(handle, mmap_mode, threads, verify, guards, repr(path))
+    check_binary_reader(file)
+    return _load_file(file, mmap_mode, threads, verify, guards, _describe(file))
 
 
 def loads(
     data: Any,
     *,
     threads: int | None = None,
-    safe: bool = False,
-    allow: Iterable[str | type | Callable[..., Any]] = (),
+    safe: bool | None = None,
+    allow: Iterable[AllowEntry] | None = None,
     max_buffer_size: int | None = None,
 ) -> Any:
     """Rebuild the object stored in ``data`` (``bytes``, ``bytearray``,
@@ -221,7 +239,7 @@ def loads(
     threads = _check_threads(threads)
     guards = _load_guards(safe, allow, max_buffer_size)
     source = MemorySource(view)
-    result = _load_from(source, threads, verify=True, guards=guards)
+    result = _load_from(source, threads, True, guards=guards, origin="the data given to loads()")
     if source.remaining():
         raise CorruptDataError(
             f"{source.remaining()} bytes of trailing data follow the stream's END record "
@@ -277,6 +295,8 @@ class _LoadGuards:
 
 
 def _load_guards(safe: object, allow: Any, max_buffer_size: object) -> _LoadGuards:
+    """Check the restriction options: ``allow`` (any iterable, even empty)
+    means a restricted load, which an explicit ``safe=False`` contradicts."""
     if max_buffer_size is not None and (
         isinstance(max_buffer_size, bool)
         or not isinstance(max_buffer_size, int)
@@ -286,33 +306,67 @@ def _load_guards(safe: object, allow: Any, max_buffer_size: object) -> _LoadGuar
             "Expected max_buffer_size to be a positive number of bytes or None. "
             f"Got {max_buffer_size!r} instead."
         )
-    return _LoadGuards(make_allowlist(safe, allow), max_buffer_size)
+    if allow is not None:
+        if safe is False:
+            raise InvalidOptionError(
+                "safe=False contradicts allow=: allow adds globals to a restricted "
+                "(safe) load. Drop safe=False for a restricted load, or drop allow for an "
+                "unrestricted one."
+            )
+        safe = True
+    return _LoadGuards(make_allowlist(False if safe is None else safe, allow), max_buffer_size)
 
 
 def _load_file(
-    file: Any, mmap_mode: str | None, threads: int, verify: bool, guards: _LoadGuards
+    file: Any,
+    mmap_mode: str | None,
+    threads: int,
+    verify: bool,
+    guards: _LoadGuards,
+    origin: str,
 ) -> Any:
     if mmap_mode is not None:
         mapped = _map(file, mmap_mode)
         if mapped is not None:
             source = MemorySource(mapped, zero_copy=True)
-            source.offset = file.tell()
+            source.offset = start = file.tell()
+            mark = None
+            if mmap_mode == "r+":
+                mark = lambda: mark_raw_payloads_mutable(mapped, start)  # noqa: E731
             try:
-                return _load_from(source, threads, verify, mmap_mode, guards=guards)
+                return _load_from(
+                    source, threads, verify, mmap_mode, guards=guards, origin=origin,
+                    on_writable_map=mark,
+                )
             finally:
                 # Leave the file just past this stream, as a plain load does.
                 file.seek(source.offset)
-    return _load_from(StreamSource(file, _size_of(file)), threads, verify, guards=guards)
+    source = StreamSource(file, size_of(file))
+    return _load_from(source, threads, verify, guards=guards, origin=origin)
+
+
+def _describe(file: Any) -> str:
+    """How messages name a file object: its name, else its type."""
+    name = getattr(file, "name", None)
+    if isinstance(name, str | bytes):
+        return repr(os.fsdecode(name))
+    return f"a {type(file).__name__}"
 
 
 def _map(file: Any, mmap_mode: str) -> mmap.mmap | None:
     """Map all of ``file``; None (after a warning) when it cannot be mapped."""
+    fileno = real_fileno(file)
+    if fileno is None:
+        _warn_not_mapped(
+            f"{type(file).__name__} is not a plain file over a file descriptor (only "
+            "files such as open(path, 'rb') can be mapped)"
+        )
+        return None
     try:
-        fileno = file.fileno()
         size = os.fstat(fileno).st_size
         start = file.tell()
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        _warn_not_mapped(f"{type(file).__name__} is not backed by a real file")
+    except (OSError, ValueError) as exc:
+        _warn_not_mapped(f"{type(file).__name__} cannot be mapped ({exc})")
         return None
     if size <= start:
         raise EmptyInputError("the input is empty: expected a codecpickle stream")
@@ -343,6 +397,8 @@ def _load_from(
     mmap_mode: str | None = None,
     *,
     guards: _LoadGuards = _LoadGuards(),
+    origin: str,
+    on_writable_map: Callable[[], None] | None = None,
 ) -> Any:
     with _executor(True, threads) as executor:
         reader = ContainerReader(
@@ -355,10 +411,14 @@ def _load_from(
         if mmap_mode is not None and reader.codec is not None:
             _warn_not_mapped(f"the stream is compressed with {reader.codec.name!r}")
             source.zero_copy = False
-        return _unpickle(reader, guards.allowed)
+        elif on_writable_map is not None:
+            # Before any array is handed out: writes through the map are
+            # about to make raw-payload checksums stale, on purpose.
+            on_writable_map()
+        return _unpickle(reader, guards.allowed, origin)
 
 
-def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None = None) -> Any:
+def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None, origin: str) -> Any:
     unpickler = Unpickler(reader) if allowed is None else RestrictedUnpickler(reader, allowed)
     try:
         result = unpickler.load()
@@ -366,17 +426,37 @@ def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None = None) ->
         raise
     except MemoryError as exc:
         raise SizeLimitError(f"the pickle stream asks for more memory than exists: {exc}") from exc
-    except (pickle.UnpicklingError, EOFError, struct.error, IndexError) as exc:
-        raise CorruptDataError(f"the pickle stream is damaged: {exc}") from exc
     except Exception as exc:
-        if allowed is None:
-            raise  # the file's own code failed: its exception is the caller's to see
-        # Only admitted constructors ran: their failure means a bad stream.
-        raise CorruptDataError(
-            f"the pickle stream does not unpickle: {type(exc).__name__}: {exc}"
-        ) from exc
+        if allowed is not None:
+            # Only admitted constructors ran: their failure means a bad stream.
+            raise CorruptDataError(
+                f"the pickle stream does not unpickle: {type(exc).__name__}: {exc}"
+            ) from exc
+        if _raised_by_unpickler(exc):
+            raise PickleStreamError(
+                f"the unpickler refused the pickle stream of {origin}: {exc}. The container "
+                "passed its checksums, so these opcodes are as written: the stream was not "
+                "written by a pickler, or a global it names is no longer what it was when "
+                "the file was written"
+            ) from exc
+        # The file's own code failed (a __setstate__, a constructor, an
+        # import): its exception is the caller's to see, as with pickle.
+        exc.add_note(f"codecpickle: raised by code the pickle stream of {origin} calls")
+        raise
     reader.finish()
     return result
+
+
+def _raised_by_unpickler(exc: BaseException) -> bool:
+    """Whether ``exc`` is the C unpickler's own complaint about the opcodes:
+    an ``UnpicklingError`` raised with no Python frame below ``load()``
+    (code a stream calls, such as a ``__setstate__``, adds frames)."""
+    traceback = exc.__traceback__
+    return (
+        type(exc) is pickle.UnpicklingError
+        and traceback is not None
+        and traceback.tb_next is None
+    )
 
 
 # -- options ---------------------------------------------------------------
@@ -432,22 +512,3 @@ def _check_mmap_mode(mmap_mode: object) -> None:
         raise InvalidOptionError(
             f"Expected mmap_mode to be None, 'r', 'r+' or 'c'. Got {mmap_mode!r} instead."
         )
-
-
-def _require_method(file: object, method: str, verb: str) -> None:
-    if not callable(getattr(file, method, None)):
-        raise InvalidOptionError(
-            f"{verb}() expects a path (str or os.PathLike) or a binary file object with a "
-            f".{method}() method. Got {type(file).__name__} instead."
-        )
-
-
-def _size_of(file: Any) -> int | None:
-    """Bytes from the current position to the end, for regular files."""
-    try:
-        status = os.fstat(file.fileno())
-        if not stat.S_ISREG(status.st_mode):
-            return None
-        return status.st_size - file.tell()
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        return None

@@ -9,12 +9,15 @@ Both track the offset from the start of the stream for error messages.
 
 from __future__ import annotations
 
+import io
 import os
+import stat
+import tempfile
 from typing import Any
 
 import numpy as np
 
-from .errors import EmptyInputError, SizeLimitError, TruncatedFileError
+from .errors import EmptyInputError, InvalidOptionError, SizeLimitError, TruncatedFileError
 
 # Large reads go straight into their destination in pieces of this size so
 # a short read from a pipe costs one more call, not a copy.
@@ -62,14 +65,66 @@ def raise_truncated(what: str, offset: int, wanted: int, got: int) -> None:
     )
 
 
+def real_fileno(file: Any) -> int | None:
+    """The descriptor whose bytes ``file`` reads unchanged, or None.
+
+    Only a plain file (``io.FileIO``) or a buffered reader or random-access
+    file directly over one qualifies: their bytes *are* the descriptor's.
+    Anything else may transform what it reads (``gzip.open``, ``bz2.open``,
+    ``lzma.open``, zip members, fsspec's ``compression=``: their
+    ``fileno()`` is the *compressed* file underneath) or have side effects
+    on ``fileno()`` (``SpooledTemporaryFile`` rolls over to disk), so it is
+    read as a stream, without knowing its size and without mapping it.
+    """
+    file = _unwrap_named_temporary(file)
+    if isinstance(file, io.BufferedReader | io.BufferedRandom):
+        file = file.raw
+    if not isinstance(file, io.FileIO) or file.closed:
+        return None
+    try:
+        return file.fileno()
+    except (OSError, ValueError):
+        return None
+
+
+def _unwrap_named_temporary(file: Any) -> Any:
+    # tempfile.NamedTemporaryFile returns a thin delegating wrapper around
+    # the real file object, which it exposes as ``.file``.
+    wrapper = getattr(tempfile, "_TemporaryFileWrapper", None)
+    if wrapper is not None and isinstance(file, wrapper):
+        return file.file
+    return file
+
+
+def size_of(file: Any) -> int | None:
+    """Bytes from the current position to the end of ``file``, when it is
+    a regular file read unchanged (see :func:`real_fileno`); else None."""
+    fileno = real_fileno(file)
+    if fileno is None:
+        return None
+    try:
+        status = os.fstat(fileno)
+        if not stat.S_ISREG(status.st_mode):
+            return None
+        return status.st_size - int(file.tell())
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+_TEXT_MODE_HINT = (
+    "load() needs a file opened in binary mode: open the file with 'rb', not 'r'"
+)
+
+
 class StreamSource:
-    """Exact reads from a binary file object."""
+    """Exact reads from a binary file object (anything with ``read`` or
+    ``readinto``)."""
 
     zero_copy = False
 
     def __init__(self, file: Any, size: int | None = None) -> None:
-        self._read = file.read
         self._readinto = getattr(file, "readinto", None)
+        self._read = _checked_read(file)
         self.offset = 0
         #: Bytes the stream holds from its start, when known (regular files).
         self.size = size
@@ -132,6 +187,30 @@ class StreamSource:
 
     def _truncated(self, what: str, wanted: int, got: int) -> None:
         raise_truncated(what, self.offset, wanted, got)
+
+
+def _checked_read(file: Any) -> Any:
+    """``file.read``, made from ``readinto`` when there is no ``read``, and
+    refusing text: a text-mode file gives ``str`` or fails to decode."""
+    read = getattr(file, "read", None)
+    if not callable(read):
+        readinto = file.readinto
+
+        def read(size: int) -> bytes:
+            buffer = bytearray(size)
+            count = readinto(memoryview(buffer))
+            return bytes(buffer[: count or 0])
+
+    def checked(size: int) -> bytes:
+        try:
+            data = read(size)
+        except UnicodeDecodeError as exc:
+            raise InvalidOptionError(f"{_TEXT_MODE_HINT} (reading it gave: {exc})") from None
+        if isinstance(data, str):
+            raise InvalidOptionError(f"{_TEXT_MODE_HINT} (its read() returned str)")
+        return data if data is not None else b""
+
+    return checked
 
 
 class MemorySource:
