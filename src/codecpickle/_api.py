@@ -434,10 +434,10 @@ def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None, origin: s
             ) from exc
         if _raised_by_unpickler(exc):
             raise PickleStreamError(
-                f"the unpickler refused the pickle stream of {origin}: {exc}. The container "
-                "passed its checksums, so these opcodes are as written: the stream was not "
-                "written by a pickler, or a global it names is no longer what it was when "
-                "the file was written"
+                f"the unpickler refused the pickle stream of {origin}: {exc}. The opcodes "
+                "read so far passed their checksums, so they are as written: the stream was "
+                "not written by a pickler, or a global it names is no longer what it was "
+                "when the file was written"
             ) from exc
         # The file's own code failed (a __setstate__, a constructor, an
         # import): its exception is the caller's to see, as with pickle.
