@@ -87,7 +87,10 @@ def test_python_blocks_run(path: Path, tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_illustrative_blocks_are_rare() -> None:
     skipped = [
-        f"{path.name}:{block.line}" for path in DOCS for block in runnable(path) if block.illustrative
+        f"{path.name}:{block.line}"
+        for path in DOCS
+        for block in runnable(path)
+        if block.illustrative
     ]
     assert len(skipped) <= 3, skipped
 

@@ -158,3 +158,27 @@ def test_flag_in_a_version_1_header_is_accepted(tmp_path):
     data[end : end + 8] = fmt.CHECKSUM.pack(fmt.checksum(bytes(data[:end]), 0))
     loaded = codecpickle.loads(bytes(data))
     np.testing.assert_array_equal(loaded["big"], make_obj()["big"])
+
+
+def test_a_reseal_interrupted_before_the_header_leaves_a_loadable_file(tmp_path, monkeypatch):
+    from codecpickle import _reseal
+
+    path = tmp_path / "data.cpkl"
+    codecpickle.dump(make_obj(), path)
+    edit_through_map(path)
+    real_write_at = _reseal._write_at
+
+    def crash_on_header(file, offset, data):
+        if offset == 0:  # the header comes last: stop there, as a crash would
+            raise KeyboardInterrupt
+        real_write_at(file, offset, data)
+
+    monkeypatch.setattr(_reseal, "_write_at", crash_on_header)
+    with pytest.raises(KeyboardInterrupt):
+        codecpickle.reseal(path)
+    assert header_flags(path.read_bytes()) == FLAG  # still flagged ...
+    check_edited(codecpickle.load(path))  # ... and loadable
+    monkeypatch.setattr(_reseal, "_write_at", real_write_at)
+    assert codecpickle.reseal(path) == 0  # the checksums were already written
+    assert header_flags(path.read_bytes()) == 0
+    check_edited(codecpickle.load(path))
