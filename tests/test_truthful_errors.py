@@ -11,6 +11,7 @@ import pickle
 import stat
 import struct
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -152,9 +153,21 @@ def test_errors_name_the_callers_path_not_the_temporary_file(tmp_path):
     assert info.value.filename == str(path)
 
 
-def test_device_targets_are_written_directly():
-    codecpickle.dump(np.arange(1000), os.devnull)
-    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+def test_targets_that_are_not_regular_files_are_written_directly(tmp_path):
+    # A FIFO (like a device) cannot be replaced by a rename: it is opened
+    # and written, as open(path, "wb") would, and stays a FIFO.
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[object] = []
+    reader = threading.Thread(
+        target=lambda: received.append(codecpickle.load(fifo)), daemon=True
+    )
+    reader.start()
+    codecpickle.dump(np.arange(1000), fifo)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    reader.join(timeout=60)
+    np.testing.assert_array_equal(received[0], np.arange(1000))
 
 
 @pytest.mark.parametrize("url", ["s3://bucket/model.cpkl", "gs://b/k", "https://x.org/f.cpkl"])
