@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from http_server import LoopbackHTTP, loopback_http
-from s3_server import LoopbackS3, loopback_s3
+
+from tests.http_server import LoopbackHTTP, loopback_http
+from tests.s3_server import LoopbackS3, loopback_s3
 
 
 def assert_same(loaded: Any, original: Any, path: str = "obj") -> None:

@@ -12,8 +12,6 @@ from typing import Any
 import fsspec
 import numpy as np
 import pytest
-from conftest import assert_same
-from http_server import LoopbackHTTP
 
 import codecpickle
 from codecpickle import _remote
@@ -22,6 +20,8 @@ from codecpickle.errors import (
     MissingDependencyError,
     StorageNotFoundError,
 )
+from tests.conftest import assert_same
+from tests.http_server import LoopbackHTTP
 
 MiB = 1 << 20
 

@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import assert_same
-from s3_server import LoopbackS3
 
 import codecpickle
 from codecpickle.errors import (
@@ -22,6 +20,8 @@ from codecpickle.errors import (
     StorageNotFoundError,
     StoragePermissionError,
 )
+from tests.conftest import assert_same
+from tests.s3_server import LoopbackS3
 
 MiB = 1 << 20
 
