@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,26 @@ def runnable(path: Path) -> list[Block]:
     return [block for block in fenced_blocks(path.read_text()) if block.language in RUN_LANGUAGES]
 
 
+@pytest.fixture
+def isolated_memory_filesystem() -> Iterator[None]:
+    """Examples may write to fsspec's process-wide ``memory://`` store:
+    leave it as it was for the tests that follow."""
+    try:
+        import fsspec
+    except ImportError:  # then no example can use it either
+        yield
+        return
+    memory = fsspec.filesystem("memory")
+    store, dirs = dict(memory.store), list(memory.pseudo_dirs)
+    try:
+        yield
+    finally:
+        memory.store.clear()
+        memory.store.update(store)
+        memory.pseudo_dirs[:] = dirs
+
+
+@pytest.mark.usefixtures("isolated_memory_filesystem")
 @pytest.mark.parametrize("path", DOCS, ids=[str(path.relative_to(ROOT)) for path in DOCS])
 def test_python_blocks_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocks = [block for block in runnable(path) if not block.illustrative]

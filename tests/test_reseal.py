@@ -5,12 +5,15 @@ verified again."""
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import codecpickle
 from codecpickle import _format as fmt
+from codecpickle._reseal import mark_raw_payloads_mutable
+from tests.conftest import assert_same
 
 FLAG = fmt.FLAG_MUTABLE_RAW_PAYLOADS
 
@@ -148,16 +151,19 @@ def test_other_modes_and_compressed_files_leave_the_header_alone(tmp_path):
     assert path.read_bytes() == before
 
 
-def test_flag_in_a_version_1_header_is_accepted(tmp_path):
-    data = bytearray(codecpickle.dumps(make_obj()))
-    assert struct.unpack_from("<H", data, 8)[0] in fmt.SUPPORTED_VERSIONS
-    data[8:10] = struct.pack("<H", 1)
-    data[10:12] = struct.pack("<H", FLAG)
-    meta_size = fmt.HEADER_FIXED.unpack_from(data)[3]
-    end = fmt.HEADER_FIXED.size + meta_size
-    data[end : end + 8] = fmt.CHECKSUM.pack(fmt.checksum(bytes(data[:end]), 0))
-    loaded = codecpickle.loads(bytes(data))
-    np.testing.assert_array_equal(loaded["big"], make_obj()["big"])
+@pytest.mark.parametrize("version", [1, 2])
+def test_flag_in_version_1_and_2_headers_is_accepted_and_resealed(tmp_path, version):
+    golden = Path(__file__).parent / "data" / f"v{version}" / "none.cpkl"
+    original = golden.read_bytes()
+    assert struct.unpack_from("<H", original, 8)[0] == version
+    flagged = bytearray(original)
+    mark_raw_payloads_mutable(flagged, 0)
+    assert header_flags(flagged) == FLAG
+    assert_same(codecpickle.loads(bytes(flagged)), codecpickle.loads(original))
+    path = tmp_path / "golden.cpkl"
+    path.write_bytes(bytes(flagged))
+    assert codecpickle.reseal(path) == 0
+    assert path.read_bytes() == original
 
 
 def test_a_reseal_interrupted_before_the_header_leaves_a_loadable_file(tmp_path, monkeypatch):

@@ -170,18 +170,6 @@ def test_targets_that_are_not_regular_files_are_written_directly(tmp_path):
     np.testing.assert_array_equal(received[0], np.arange(1000))
 
 
-@pytest.mark.parametrize("url", ["s3://bucket/model.cpkl", "gs://b/k", "https://x.org/f.cpkl"])
-def test_urls_get_their_own_error(tmp_path, monkeypatch, url):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(codecpickle.UnsupportedURLError, match="URL") as info:
-        codecpickle.dump(1, url)
-    assert isinstance(info.value, ValueError)
-    assert "fsspec.open" in str(info.value)
-    with pytest.raises(codecpickle.UnsupportedURLError, match="URL"):
-        codecpickle.load(url)
-    assert not list(tmp_path.iterdir())  # no "s3:" directory either
-
-
 def test_bytes_paths(tmp_path):
     path = os.fsencode(tmp_path / "obj.cpkl")
     obj = {"a": np.arange(1000.0)}

@@ -41,7 +41,6 @@ from .errors import (
     SizeLimitError,
     TruncatedFileError,
     UnknownCodecError,
-    UnsupportedURLError,
     UnsupportedVersionError,
 )
 
@@ -88,7 +87,6 @@ __all__ = [
     "SizeLimitError",
     "TruncatedFileError",
     "UnknownCodecError",
-    "UnsupportedURLError",
     "UnsupportedVersionError",
     "__version__",
 ]

@@ -10,12 +10,13 @@ import mmap
 import os
 import pickle
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
 from . import _format as fmt
+from . import _remote
 from ._atomic import atomic_write
 from ._pickling import Pickler, Unpickler
 from ._reader import ContainerReader
@@ -58,6 +59,7 @@ def dump(
     threads: int | None = None,
     chunk_size: int | None = None,
     fsync: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Serialise ``obj`` into ``file``.
 
@@ -71,8 +73,8 @@ def dump(
     file that may not be written (``chmod 444``) raises
     :class:`PermissionError` and a directory :class:`IsADirectoryError`,
     before anything is written; errors name ``file``, never the temporary
-    file.  A URL raises :class:`~codecpickle.errors.UnsupportedURLError`, a
-    text-mode file :class:`~codecpickle.errors.InvalidOptionError`.  A file object
+    file.  A text-mode file raises
+    :class:`~codecpickle.errors.InvalidOptionError`.  A file object
     is written at its current position, flushed, and left just after the
     stream, so several objects can be dumped one after another.
 
@@ -89,17 +91,30 @@ def dump(
     output is identical whatever the thread count.  ``chunk_size`` overrides
     the codec's chunk size in bytes.
 
+    ``file`` may also be a URL (``s3://``, ``gs://``, ``az://``,
+    ``memory://``, ``file://``, any fsspec protocol; needs
+    ``pip install 'codecpickle[fsspec]'`` and the protocol's package), with
+    ``storage_options`` for its filesystem (credentials, endpoint...).  The
+    object appears only once complete: nothing is left under the URL by a
+    failed dump (see ``docs/guide.md``).
+
     Invalid options raise :class:`~codecpickle.errors.InvalidOptionError`
     before ``file`` is created or truncated.
     """
-    path = local_path(file, "dump")
+    file, remote = _remote.route(file, storage_options)
+    if remote is not None:
+        _remote.check_writable(remote)
+    path = remote.url if remote is not None else local_path(file)
     if isinstance(compress, _Unset):
         codec = codec_for_path(path) if path is not None else None
     else:
         codec = resolve_compress(compress)
     threads = _check_threads(threads)
     chunk_size = _check_chunk_size(chunk_size, codec)
-    if path is not None:
+    if remote is not None:
+        with _remote.atomic_upload(remote) as out:
+            _dump_to(obj, out, codec, threads, chunk_size)
+    elif path is not None:
         with atomic_write(path, fsync=fsync) as out:
             _dump_to(obj, out, codec, threads, chunk_size)
     else:
@@ -141,9 +156,10 @@ def load(
     safe: bool | None = None,
     allow: Iterable[AllowEntry] | None = None,
     max_buffer_size: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Any:
-    """Rebuild the object stored in ``file`` (a path, or a binary file
-    object: anything with ``read`` or ``readinto``, such as ``gzip.open``
+    """Rebuild the object stored in ``file`` (a path, a URL, or a binary
+    file object: anything with ``read`` or ``readinto``, such as ``gzip.open``
     files and zip members); the codec is read from the stream's header.
 
     .. warning:: Loading runs code named by the file, as :func:`pickle.load`
@@ -195,6 +211,12 @@ def load(
     inputs of known size are also bounded by what their bytes can hold.
     See ``docs/security.md``.
 
+    ``file`` may also be a URL (``s3://``, ``gs://``, ``az://``,
+    ``http(s)://``, ``memory://``, ``file://``, any fsspec protocol), with
+    ``storage_options`` for its filesystem.  The object is streamed in
+    bounded blocks, not downloaded whole first; ``mmap_mode`` on a URL
+    (other than ``file://``) warns and loads into memory.
+
     Exceptions raised by the file's own classes while they are rebuilt
     propagate unchanged, as with :func:`pickle.load` (with a note naming
     ``file``); an opcode stream the unpickler refuses raises
@@ -204,7 +226,14 @@ def load(
     _check_mmap_mode(mmap_mode)
     threads = _check_threads(threads)
     guards = _load_guards(safe, allow, max_buffer_size)
-    path = local_path(file, "load")
+    file, remote = _remote.route(file, storage_options)
+    if remote is not None:
+        if mmap_mode is not None:
+            _warn_not_mapped(f"{remote.url!r} is not a local file", stacklevel=3)
+        with _remote.open_for_reading(remote) as handle:
+            source = StreamSource(handle, handle.size)
+            return _load_from(source, threads, verify, guards=guards, origin=repr(remote.url))
+    path = local_path(file)
     if path is not None:
         with open(path, "r+b" if mmap_mode == "r+" else "rb") as handle:
             return _load_file(handle, mmap_mode, threads, verify, guards, repr(path))
@@ -382,11 +411,11 @@ def _map(file: Any, mmap_mode: str) -> mmap.mmap | None:
         return None
 
 
-def _warn_not_mapped(reason: str) -> None:
+def _warn_not_mapped(reason: str, stacklevel: int = 5) -> None:
     warnings.warn(
         f"mmap_mode is ignored: {reason}; the data is loaded into memory",
         UserWarning,
-        stacklevel=5,
+        stacklevel=stacklevel,
     )
 
 

@@ -24,6 +24,7 @@ from . import _format as fmt
 from ._reader import read_header_fields
 from ._sources import StreamSource
 from ._targets import local_path
+from ._trailer import read_after_end
 from ._types import PathType
 from .errors import ChecksumMismatchError, CorruptDataError, TruncatedFileError
 
@@ -77,7 +78,7 @@ def reseal(path: PathType) -> int:
     between leaves the flag set, so the file loads as before and a second
     ``reseal`` finishes the work.
     """
-    target = local_path(path, "reseal")
+    target = local_path(path)
     if target is None:
         raise TypeError(f"reseal() expects a path; got {type(path).__name__}")
     with open(target, "r+b") as file:
@@ -86,10 +87,11 @@ def reseal(path: PathType) -> int:
         updates: list[tuple[int, bytes]] = []
         while source.remaining() or not source.offset:
             start = source.offset
-            _, _, flags = read_header_fields(source)
+            version, _, flags = read_header_fields(source)
             header = _header_bytes(file, start, source.offset)
             mutable = bool(flags & fmt.FLAG_MUTABLE_RAW_PAYLOADS)
-            for checksum_offset, actual, stored in _walk_records(source, mutable):
+            records = _walk_records(source, version, start, mutable)
+            for checksum_offset, actual, stored in records:
                 if actual != stored:
                     updates.append((checksum_offset, fmt.CHECKSUM.pack(actual)))
             if mutable:
@@ -129,18 +131,27 @@ def _sync(file: Any, wrote: bool) -> None:
         os.fsync(file.fileno())
 
 
-def _walk_records(source: StreamSource, mutable: bool) -> Iterator[tuple[int, int, int]]:
+def _walk_records(
+    source: StreamSource, version: int, start: int, mutable: bool
+) -> Iterator[tuple[int, int, int]]:
     """Verify one stream's records after its header, leaving ``source``
-    just past its END record; yield ``(checksum offset, checksum of the
-    data, stored checksum)`` for every RAW_PAYLOAD of a stream flagged
-    mutable, and raise on any other checksum or structure error."""
+    just past the stream (its END record, and its trailer in version 2);
+    yield ``(checksum offset, checksum of the data, stored checksum)`` for
+    every RAW_PAYLOAD of a stream flagged mutable, and raise on any other
+    checksum or structure error."""
     ordinal = 1
     while True:
         offset = source.offset
         kind = source.read_exact(1, "a record")[0]
         if kind == fmt.KIND_END:
-            rest = source.read_exact(fmt.END_RECORD.size - 1, "the END record")
-            _check(source, bytes([kind]) + rest, ordinal, offset)
+            layout = fmt.end_record_for(version)
+            end = bytes([kind]) + source.read_exact(layout.size - 1, "the END record")
+            _check(source, end, ordinal, offset)
+            _, _, units, _, *trailer_size = layout.unpack(end)
+            if trailer_size:
+                # The trailer holds the index and manifest (header metadata
+                # verbatim, never the flags): checked, and left as it is.
+                read_after_end(source, trailer_size[0], units, start)
             return
         if kind == fmt.KIND_OPCODES:
             _chunk(source, kind, ordinal, offset)

@@ -1,50 +1,29 @@
-"""What ``dump`` and ``load`` were given: a local path, a URL, or a binary
-file object, and the checks that say plainly when it is none of these.
+"""What ``dump`` and ``load`` were given besides a URL: a local path or a
+binary file object, and the checks that say plainly when it is neither.
 
 Paths may be ``str``, ``bytes`` or any ``os.PathLike``, as with ``open()``;
 they are handled as ``str`` from here on (``os.fsdecode`` round-trips any
-bytes name on POSIX).  A string that looks like a URL is not a local path:
-:func:`refuse_url` is the one place that decides what happens to it.
+bytes name on POSIX).
 """
 
 from __future__ import annotations
 
 import io
 import os
-import re
 from typing import Any
 
-from .errors import InvalidOptionError, UnsupportedURLError
+from .errors import InvalidOptionError
 
-__all__ = ["check_binary_reader", "check_binary_writer", "local_path", "refuse_url"]
-
-# "scheme://..." with a scheme of two characters or more, so that a Windows
-# drive ("C:\\...", "C://...") is never taken for one.
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
+__all__ = ["check_binary_reader", "check_binary_writer", "local_path"]
 
 
-def local_path(file: Any, verb: str) -> str | None:
+def local_path(file: Any) -> str | None:
     """``file`` as a ``str`` path when it is a ``str``, ``bytes`` or
-    ``os.PathLike``; None when it is something else (a file object)."""
+    ``os.PathLike``; None when it is something else (a file object).
+    URLs are routed before this (``_remote.route``)."""
     if not isinstance(file, str | bytes | os.PathLike):
         return None
-    path = os.fsdecode(file)
-    refuse_url(path, verb)
-    return path
-
-
-def refuse_url(path: str, verb: str) -> None:
-    """Raise :class:`~codecpickle.errors.UnsupportedURLError` for a
-    URL-like string (``s3://bucket/key``), which would otherwise become a
-    local path such as ``s3:/bucket/key``."""
-    if _URL.match(path):
-        mode = "rb" if verb == "load" else "wb"
-        raise UnsupportedURLError(
-            f"{verb}() got {path!r}, which is a URL, not a local path: codecpickle opens "
-            "local paths and binary file objects. Open the URL yourself and pass the file "
-            f"object, for example with fsspec: with fsspec.open({path!r}, {mode!r}) as f: "
-            f"codecpickle.{verb}(..., f)"
-        )
+    return os.fsdecode(file)
 
 
 def check_binary_reader(file: Any) -> None:

@@ -18,7 +18,6 @@ The tree::
 
     CodecPickleError
     ├── InvalidOptionError            (ValueError, TypeError)
-    │   └── UnsupportedURLError
     ├── UnknownCodecError             (LookupError, ValueError)
     │   └── CodecUnavailableError
     ├── CodecRegistrationError        (ValueError)
@@ -31,7 +30,11 @@ The tree::
     │   ├── CorruptDataError
     │   └── SizeLimitError
     ├── PickleStreamError             (pickle.UnpicklingError)
-    └── ForbiddenGlobalError          (pickle.UnpicklingError)
+    ├── ForbiddenGlobalError          (pickle.UnpicklingError)
+    ├── MissingDependencyError        (ImportError)
+    └── StorageError                  (OSError)
+        ├── StorageNotFoundError      (FileNotFoundError)
+        └── StoragePermissionError    (PermissionError)
 """
 
 from __future__ import annotations
@@ -48,12 +51,15 @@ __all__ = [
     "FileFormatError",
     "ForbiddenGlobalError",
     "InvalidOptionError",
+    "MissingDependencyError",
     "NotCodecPickleFileError",
     "PickleStreamError",
     "SizeLimitError",
+    "StorageError",
+    "StorageNotFoundError",
+    "StoragePermissionError",
     "TruncatedFileError",
     "UnknownCodecError",
-    "UnsupportedURLError",
     "UnsupportedVersionError",
 ]
 
@@ -69,12 +75,6 @@ class InvalidOptionError(CodecPickleError, ValueError, TypeError):
     Raised before any file is created or truncated.  It is both a
     :class:`ValueError` and a :class:`TypeError` so either idiom catches it.
     """
-
-
-class UnsupportedURLError(InvalidOptionError):
-    """``dump`` or ``load`` was given a URL (``s3://bucket/key``) where a
-    local path or a file object is expected.  The message shows how to pass
-    an opened file object instead."""
 
 
 class UnknownCodecError(CodecPickleError, LookupError, ValueError):
@@ -163,3 +163,27 @@ class PickleStreamError(CodecPickleError, pickle.UnpicklingError):
 class ForbiddenGlobalError(CodecPickleError, pickle.UnpicklingError):
     """A restricted load met a global (a class or function) that is not on
     its allowlist.  Raised before the global is imported or called."""
+
+
+class MissingDependencyError(CodecPickleError, ImportError):
+    """An optional package needed for the request is not installed: fsspec
+    for URLs, or the filesystem package a URL's protocol needs (``s3fs`` for
+    ``s3://``, ``gcsfs`` for ``gs://``, ``adlfs`` for ``az://``, ``aiohttp``
+    for ``http(s)://``).  The message names what to install."""
+
+
+class StorageError(CodecPickleError, OSError):
+    """Reading or writing a URL failed in the storage layer (the store
+    refused a request, the connection failed).  The message names the URL
+    and what the store said; the original exception is chained as
+    ``__cause__``."""
+
+
+class StorageNotFoundError(StorageError, FileNotFoundError):
+    """The object, or the bucket or container that should hold it, does not
+    exist."""
+
+
+class StoragePermissionError(StorageError, PermissionError):
+    """The store refused access: no credentials were found, they are wrong
+    or expired, or they do not grant the operation."""
