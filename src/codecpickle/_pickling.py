@@ -147,6 +147,8 @@ class Pickler(pickle.Pickler):
         if descr is None or value.dtype.kind == "T":
             return NotImplemented
         data: Any = [value.item()] if value.dtype.hasobject else value.tobytes()
+        if type(data) is bytes and len(data) != value.dtype.itemsize:
+            return NotImplemented  # numpy's odd empty-string scalars
         return construct.scalar, (descr, data)
 
     def _reduce_masked(self, array: np.ma.MaskedArray) -> Any:
