@@ -130,6 +130,8 @@ def build_array(
                     f"over the limit of {max_bytes} bytes"
                 )
             return np.empty(shape, dtype, order=order)  # None-filled: numpy's rule
+        if dtype.kind == "O" and type(data) is list and len(data) == count:
+            return np.fromiter(data, dtype, count).reshape(shape, order=order)
         result = np.empty(shape, dtype, order=order)
         _fill(result, data, order)
         return result
@@ -174,9 +176,7 @@ def _fill(target: np.ndarray, items: Any, order: str) -> None:
     count = target.size
     if type(items) is not list or len(items) != count:
         raise refuse(f"gives {_what(items)} where a list of {count} array elements belongs")
-    flat = target.reshape(-1, order=order)
-    if not np.shares_memory(flat, target) and count > 1:
-        raise refuse("fills an array whose memory order differs from the stream's")
+    flat = target.reshape(-1, order=order)  # a view: target is contiguous in `order`
     if target.dtype == np.dtype("O"):
         if count:
             flat[...] = np.fromiter(items, dtype=object, count=count)

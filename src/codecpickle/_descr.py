@@ -138,6 +138,9 @@ class DescrParser:
 
 def plain_dtype(text: str) -> np.dtype:
     """A builtin dtype from its exact ``dtype.str`` spelling."""
+    common = _COMMON.get(text) if type(text) is str else None
+    if common is not None:
+        return common
     match = _PLAIN.fullmatch(text)
     if match is None:
         raise refuse(f"gives {text[:40]!r} where a dtype such as '<f8' belongs")
@@ -157,6 +160,23 @@ def plain_dtype(text: str) -> np.dtype:
     if built.str != text or type(built) not in _BUILTIN_DTYPE_CLASSES:
         raise refuse(f"gives {text!r}, which is not numpy's own spelling of a builtin dtype")
     return built
+
+
+def _common_dtypes() -> dict[str, np.dtype]:
+    """The fixed-size builtin dtypes by spelling, made once at import (a
+    constant table, not a cache: nothing a load does changes it)."""
+    table = {}
+    units = ["", *(f"[{unit}]" for unit in _DATETIME_UNITS)]
+    specs = [*"?bBhHiIlLqQefdgFDGO", *(f"{k}8{u}" for k in "mM" for u in units)]
+    for spec in specs:
+        for order in "<>":
+            dtype = (
+                np.dtype(spec).newbyteorder(order)
+                if np.dtype(spec).byteorder != "|"
+                else np.dtype(spec)
+            )
+            table[dtype.str] = dtype
+    return table
 
 
 def struct_dtype(
@@ -256,6 +276,9 @@ def _short(value: Any) -> str:
 
 
 # -- the writer's side --------------------------------------------------------------------
+
+
+_COMMON = _common_dtypes()
 
 
 class Undescribable(Exception):

@@ -38,6 +38,8 @@ PROTOCOL = 5
 INBAND_LIMIT = 1 << 20
 
 _NUMPY_TYPES = (np.ndarray, np.generic, np.dtype)
+# Elements that cannot refer back to the array holding them.
+_ATOMIC = frozenset((str, int, float, bool, bytes, complex, type(None)))
 _NDARRAY_REDUCE = (np.ndarray.__reduce__, np.ndarray.__reduce_ex__, np.ndarray.__setstate__)
 
 
@@ -168,9 +170,13 @@ def _reduce_objects(array: np.ndarray, descr: Any, order: str) -> Any:
     and filled once the pickler has memoized them."""
     if array.dtype.kind == "T":  # StringDType: strings only, one call
         return construct.array, (array.shape, descr, order, array.ravel(order).tolist())
-    flat = array.ravel(order)
-    items = flat.tolist() if array.dtype.names is not None else list(flat)
-    # The pickler memoizes the array, then calls ``fill(array, items)``.
+    # tolist: the elements themselves for the object dtype, tuples of
+    # plain values for structured ones.
+    items = array.ravel(order).tolist()
+    if _ATOMIC.issuperset(map(type, items)):
+        return construct.array, (array.shape, descr, order, items)
+    # Elements that may contain the array itself: the pickler memoizes the
+    # array first, then calls ``fill(array, items)``.
     return construct.array, (array.shape, descr, order, None), items, None, None, construct.fill
 
 
