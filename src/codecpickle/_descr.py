@@ -170,12 +170,8 @@ def _common_dtypes() -> dict[str, np.dtype]:
     specs = [*"?bBhHiIlLqQefdgFDGO", *(f"{k}8{u}" for k in "mM" for u in units)]
     for spec in specs:
         for order in "<>":
-            dtype = (
-                np.dtype(spec).newbyteorder(order)
-                if np.dtype(spec).byteorder != "|"
-                else np.dtype(spec)
-            )
-            table[dtype.str] = dtype
+            text = np.dtype(spec).newbyteorder(order).str
+            table[text] = np.dtype(text)  # numpy's own reading of the spelling
     return table
 
 
