@@ -18,10 +18,11 @@ from typing import Any, Final
 from . import _format as fmt
 from . import _remote
 from ._atomic import atomic_write
+from ._foreign import detect as detect_foreign
+from ._foreign import load_foreign, load_foreign_bytes, sniff
 from ._pickling import Pickler, Unpickler
 from ._reader import ContainerReader
 from ._reseal import mark_raw_payloads_mutable
-from ._restricted import RestrictedUnpickler
 from ._safe import make_allowlist
 from ._sources import MemorySource, StreamSource, real_fileno, size_of
 from ._targets import check_binary_reader, check_binary_writer, local_path
@@ -267,6 +268,10 @@ def loads(
         ) from None
     threads = _check_threads(threads)
     guards = _load_guards(safe, allow, max_buffer_size)
+    foreign = None if view.nbytes and view[0] == fmt.MAGIC[0] else detect_foreign(bytes(view[:8]))
+    if foreign is not None:
+        return load_foreign_bytes(data, foreign, allowed=guards.allowed,
+                                  max_buffer_size=guards.max_buffer_size)
     source = MemorySource(view)
     result = _load_from(source, threads, True, guards=guards, origin="the data given to loads()")
     if source.remaining():
@@ -354,6 +359,10 @@ def _load_file(
     guards: _LoadGuards,
     origin: str,
 ) -> Any:
+    file, foreign = sniff(file)  # plain pickles and joblib files: see _foreign
+    if foreign is not None:
+        return load_foreign(file, foreign, mmap_mode=mmap_mode, allowed=guards.allowed,
+                            max_buffer_size=guards.max_buffer_size)
     if mmap_mode is not None:
         mapped = _map(file, mmap_mode)
         if mapped is not None:
@@ -448,7 +457,13 @@ def _load_from(
 
 
 def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None, origin: str) -> Any:
-    unpickler = Unpickler(reader) if allowed is None else RestrictedUnpickler(reader, allowed)
+    if allowed is None:
+        unpickler: Any = Unpickler(reader)
+    else:
+        # Imported on first use: most processes never load restricted.
+        from ._restricted import RestrictedUnpickler
+
+        unpickler = RestrictedUnpickler(reader, allowed)
     try:
         result = unpickler.load()
     except CodecPickleError:
