@@ -5,6 +5,7 @@ wrapper's ``fileno()`` is never taken for where its bytes come from."""
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import io
 import lzma
@@ -147,13 +148,15 @@ def test_text_streams_are_refused_with_a_hint():
         codecpickle.dump(1, named)
 
 
-class StrReader:
-    """Not a TextIOBase, but its read() gives str."""
-
-    def read(self, size: int) -> str:
-        return "\x89CPK"[:size]
-
-
-def test_inputs_giving_str_are_refused_with_a_hint():
-    with pytest.raises(codecpickle.InvalidOptionError, match="binary mode"):
-        codecpickle.load(StrReader())
+def test_codecs_text_readers_are_refused_with_a_hint(tmp_path):
+    # codecs.open(..., encoding=) is not an io.TextIOBase, but reads str.
+    path = tmp_path / "obj.cpkl"
+    codecpickle.dump(1, path)
+    with codecs.open(path, "r", encoding="latin-1") as file, pytest.raises(
+        codecpickle.InvalidOptionError, match="binary mode"
+    ):
+        codecpickle.load(file)
+    with tempfile.NamedTemporaryFile("w+") as named, pytest.raises(
+        codecpickle.InvalidOptionError, match="binary mode"
+    ):
+        codecpickle.load(named)

@@ -24,7 +24,7 @@ from ._pickling import Pickler, Unpickler
 from ._reader import ContainerReader
 from ._reseal import mark_raw_payloads_mutable
 from ._safe import make_allowlist
-from ._sources import MemorySource, StreamSource, real_fileno, size_of
+from ._sources import MemorySource, StreamSource, readable, real_fileno, size_of
 from ._targets import check_binary_reader, check_binary_writer, local_path
 from ._types import AllowEntry, Compress, MmapMode, PathType, ReadableFile, WritableFile
 from ._writer import ContainerWriter
@@ -239,7 +239,7 @@ def load(
         with open(path, "r+b" if mmap_mode == "r+" else "rb") as handle:
             return _load_file(handle, mmap_mode, threads, verify, guards, repr(path))
     check_binary_reader(file)
-    return _load_file(file, mmap_mode, threads, verify, guards, _describe(file))
+    return _load_file(readable(file), mmap_mode, threads, verify, guards, _describe(file))
 
 
 def loads(

@@ -111,6 +111,24 @@ def size_of(file: Any) -> int | None:
         return None
 
 
+class ReadintoReader:
+    """``read`` for an input that only has ``readinto`` (and whatever else
+    it has, passed through), for code that reads with ``read``."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+        self.read = _checked_read(file)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+
+def readable(file: Any) -> Any:
+    """``file``, or a :class:`ReadintoReader` over it when it has
+    ``readinto`` but no ``read``."""
+    return file if callable(getattr(file, "read", None)) else ReadintoReader(file)
+
+
 _TEXT_MODE_HINT = (
     "load() needs a file opened in binary mode: open the file with 'rb', not 'r'"
 )

@@ -28,13 +28,14 @@ def local_path(file: Any) -> str | None:
 
 def check_binary_reader(file: Any) -> None:
     """Refuse what cannot be loaded from: no ``read``/``readinto``, or a
-    text-mode file."""
+    text-mode file (an ``io.TextIOBase``, or any reader with an
+    ``encoding``, such as ``codecs.open(path, "r", encoding)``)."""
     if not (callable(getattr(file, "read", None)) or callable(getattr(file, "readinto", None))):
         raise InvalidOptionError(
             "load() expects a path (str, bytes or os.PathLike) or a binary file object with "
             f"a .read() or .readinto() method. Got {type(file).__name__} instead."
         )
-    if _is_text(file):
+    if _is_text(file) or isinstance(getattr(file, "encoding", None), str):
         raise InvalidOptionError(
             f"load() needs a file opened in binary mode; got the text-mode "
             f"{type(file).__name__} {_name_of(file)}: open the file with 'rb', not 'r'"
