@@ -225,3 +225,26 @@ def test_missing_protocol_package_is_named(
 def test_unknown_protocol() -> None:
     with pytest.raises(InvalidOptionError, match="no filesystem for nosuchproto://"):
         codecpickle.load("nosuchproto://x/y.cpkl")
+
+
+def test_open_input_gives_seekable_files_for_every_kind_of_input(
+    tmp_path: Path, memory_fs: Any, http_server: LoopbackHTTP
+) -> None:
+    data = codecpickle.dumps(list(range(1000)))
+    (tmp_path / "x.cpkl").write_bytes(data)
+    memory_fs.pipe("/x.cpkl", data)
+    http_server.files["/x.cpkl"] = data
+    inputs = [
+        tmp_path / "x.cpkl",
+        str(tmp_path / "x.cpkl"),
+        f"file://{tmp_path}/x.cpkl",
+        "memory://x.cpkl",
+        http_server.url("x.cpkl"),
+    ]
+    for file in inputs:
+        with _remote.open_input(file) as handle:
+            assert handle.seekable(), file
+            handle.seek(len(data) - 8)
+            assert handle.read() == data[-8:], file
+            handle.seek(0)
+            assert codecpickle.load(handle) == list(range(1000)), file

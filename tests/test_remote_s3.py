@@ -299,3 +299,63 @@ def test_storage_options_go_with_urls_only(tmp_path: Any) -> None:
     with pytest.raises(InvalidOptionError, match="mapping"):
         codecpickle.dump(1, "s3://bucket/key", storage_options="anon")
     assert not (tmp_path / "x.cpkl").exists()
+
+
+_MEASURE_RSS = textwrap.dedent(
+    """
+    import resource, sys
+    import numpy as np
+    import codecpickle
+
+    endpoint, key, secret, url, mode = sys.argv[1:]
+    options = {"key": key, "secret": secret, "endpoint_url": endpoint,
+               "client_kwargs": {"region_name": "us-east-1"}}
+    # Imports, the connection pool and first-use allocations, out of the way.
+    codecpickle.dump(np.zeros(1 << 20), url + ".warm", storage_options=options)
+    codecpickle.load(url + ".warm", storage_options=options)
+
+    def peak_mib():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    if mode == "dump":
+        array = np.random.default_rng(0).random((64 << 20) // 8)
+        before = peak_mib()
+        codecpickle.dump({"a": array}, url, storage_options=options)
+    else:
+        before = peak_mib()
+        array = codecpickle.load(url, storage_options=options)["a"]
+        assert array.nbytes == 64 << 20
+    print(peak_mib() - before)
+    """
+)
+
+
+@pytest.mark.slow
+def test_memory_stays_bounded(s3_server: LoopbackS3, s3_bucket: str) -> None:
+    # In a child process, so that the server's memory is not counted: a
+    # dump of 64 MiB costs far less than a copy of it, a load about the data
+    # itself (DESIGN: <= 64 MiB beyond the object on dump, beyond the loaded
+    # data on load).
+    url = f"s3://{s3_bucket}/rss.cpkl"
+    growth = {}
+    for mode in ("dump", "load"):
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _MEASURE_RSS,
+                s3_server.endpoint,
+                s3_server.key,
+                s3_server.secret,
+                url,
+                mode,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=os.environ,
+        )
+        assert run.returncode == 0, run.stderr
+        growth[mode] = float(run.stdout.split()[-1])
+    assert growth["dump"] <= 64, growth
+    assert growth["load"] <= 64 + 64, growth
