@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import codecpickle
+from codecpickle import _remote
 from codecpickle.errors import (
     CodecPickleError,
     InvalidOptionError,
@@ -275,8 +276,6 @@ def test_objects_load_one_after_another_from_an_opened_url(
 ) -> None:
     # The file objects load() opens for URLs are seekable fsspec files: other
     # code (random access by index) can use them the same way.
-    from codecpickle import _remote
-
     options = s3_server.storage_options()
     url = f"s3://{s3_bucket}/seek.cpkl"
     codecpickle.dump({"x": np.arange(10)}, url, storage_options=options)
@@ -359,3 +358,25 @@ def test_memory_stays_bounded(s3_server: LoopbackS3, s3_bucket: str) -> None:
         growth[mode] = float(run.stdout.split()[-1])
     assert growth["dump"] <= 64, growth
     assert growth["load"] <= 64 + 64, growth
+
+
+def test_index_of_an_object_is_read_in_a_few_small_ranges(
+    s3_server: LoopbackS3, s3_bucket: str, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Random access over a URL: the file load() and open_input() use is a
+    # seekable fsspec file, so the index at the end of a stream is reached
+    # by range requests without fetching the payloads.
+    from codecpickle._index import read_index
+
+    obj = {"big": rng.random(3 * MiB), "small": np.arange(10)}
+    url = f"s3://{s3_bucket}/indexed.cpkl"
+    codecpickle.dump(obj, url, compress="lz4", storage_options=s3_server.storage_options())
+    size = len(s3_server.get(s3_bucket, "indexed.cpkl"))
+    spy = _ReadSpy(monkeypatch)
+    small_blocks = s3_server.storage_options(default_block_size=64 << 10)
+    with _remote.open_input(url, small_blocks) as handle:
+        index = read_index(handle)
+    assert index.method == "trailer"
+    assert [p.raw_size for p in index.payloads] == [obj["big"].nbytes]  # small: in-band
+    assert index.size == size
+    assert sum(end - start for start, end in spy.ranges) < 512 << 10 < size // 40
