@@ -232,8 +232,7 @@ def load(
         if mmap_mode is not None:
             _warn_not_mapped(f"{remote.url!r} is not a local file", stacklevel=3)
         with _remote.open_for_reading(remote) as handle:
-            source = StreamSource(handle, handle.size)
-            return _load_from(source, threads, verify, guards=guards, origin=repr(remote.url))
+            return _load_file(handle, None, threads, verify, guards, repr(remote.url))
     path = local_path(file)
     if path is not None:
         with open(path, "r+b" if mmap_mode == "r+" else "rb") as handle:
@@ -379,7 +378,7 @@ def _load_file(
             finally:
                 # Leave the file just past this stream, as a plain load does.
                 file.seek(source.offset)
-    source = StreamSource(file, size_of(file))
+    source = StreamSource(file, _size_of(file))
     return _load_from(source, threads, verify, guards=guards, origin=origin)
 
 
@@ -556,3 +555,11 @@ def _check_mmap_mode(mmap_mode: object) -> None:
         raise InvalidOptionError(
             f"Expected mmap_mode to be None, 'r', 'r+' or 'c'. Got {mmap_mode!r} instead."
         )
+
+
+def _size_of(file: Any) -> int | None:
+    """Bytes from the current position to the end, for regular files read
+    unchanged (see ``size_of``) and objects on a store."""
+    if isinstance(file, _remote.StoreFile) and file.size is not None:
+        return file.size - file.tell()
+    return size_of(file)
