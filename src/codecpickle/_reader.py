@@ -287,19 +287,6 @@ class ContainerReader:
                 "it with load(..., max_buffer_size=...)"
             )
 
-    def bounded_readline(self, readline: Callable[[int], bytes]) -> Callable[[], bytes]:
-        """Wrap a buffered reader's ``readline(size)`` over this reader's
-        opcodes so that lines obey ``max_buffer_size`` as :meth:`readline`
-        does (for the restricted unpickler)."""
-        limit = self._max_buffer
-
-        def readline_bounded() -> bytes:
-            line = readline(limit + 1)
-            if len(line) > limit:
-                self._check_line(len(line))
-            return line
-
-        return readline_bounded
 
     def _find_newline(self) -> int:
         # The chunk's position-relative search, on a bytes copy made once
@@ -681,6 +668,33 @@ class ContainerReader:
             self.trailer = read_after_end(
                 self._source, trailer_size[0], units, self._stream_start
             )
+
+
+def bounded_readline(
+    readline: Callable[[int], bytes], check_declared_size: Callable[[int, str], None]
+) -> Callable[[], bytes]:
+    """A ``readline()`` over a buffered reader's ``readline(size)`` that
+    reads a line in bounded pieces and has ``check_declared_size`` refuse it
+    (with :class:`SizeLimitError`) as soon as it grows past the reader's
+    buffer bound, so a line never costs more memory than that bound (for the
+    restricted unpickler; :meth:`ContainerReader.readline` does the same)."""
+
+    def readline_bounded() -> bytes:
+        parts = []
+        length = 0
+        while True:
+            piece = readline(_LINE_PIECE)
+            parts.append(piece)
+            length += len(piece)
+            check_declared_size(length, "a line of the pickle stream")
+            if len(piece) < _LINE_PIECE or piece.endswith(b"\n"):
+                return b"".join(parts)
+
+    return readline_bounded
+
+
+# Lines of text opcodes are read in pieces of this size when bounded.
+_LINE_PIECE = 64 << 10
 
 
 def _decode(codec: Codec, stored: memoryview, out: memoryview, offset: int) -> None:

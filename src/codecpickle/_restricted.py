@@ -45,7 +45,7 @@ import numpy as np
 from . import _construct as construct
 from ._admitted import BUILDERS, POLICIES, PendingArray, PendingDtype
 from ._native import Translator
-from ._reader import ContainerReader
+from ._reader import ContainerReader, bounded_readline
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS, resolve
 from ._sources import default_buffer_limit
 from .errors import CorruptDataError, ForbiddenGlobalError, SizeLimitError
@@ -121,7 +121,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         stream = io.BufferedReader(raw, _READ_AHEAD)
         self.read = read = stream.read
         self.readinto = stream.readinto
-        self.readline = self._reader.bounded_readline(stream.readline)
+        self.readline = bounded_readline(stream.readline, self._reader.check_declared_size)
         self.metastack = []
         self.stack = []
         self.append = self.stack.append
