@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ._manifest import note_module
 from ._reader import ContainerReader
 from ._reconstruct import masked_array, view_as
 from ._writer import ContainerWriter
@@ -48,6 +49,8 @@ class Pickler(pickle.Pickler):
         # whose PickleBuffer stands in for them (the pickler refuses
         # non-contiguous PickleBuffers before the callback sees them).
         self._strided: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        #: Modules of the classes and functions pickled, for the manifest.
+        self.modules: set[str] = set()
 
     def _buffer_callback(self, buffer: pickle.PickleBuffer) -> bool:
         view = memoryview(buffer)
@@ -66,6 +69,7 @@ class Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         # Called for every object that is not a builtin scalar or container,
         # so the common case (not an array) must return fast.
+        note_module(self.modules, obj)
         if not isinstance(obj, np.ndarray):
             return NotImplemented
         cls = type(obj)
