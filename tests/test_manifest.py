@@ -102,6 +102,17 @@ def test_modules_without_a_distribution_are_listed(tmp_path, monkeypatch):
         sys.modules.pop("localmod", None)
 
 
+def test_the_warning_is_a_user_warning_and_a_codecpickle_error(fakemod):
+    module, root = fakemod
+    data = codecpickle.dumps(module.Thing(5))
+    _install(root, "3.0")
+    assert issubclass(codecpickle.VersionMismatchWarning, UserWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", codecpickle.VersionMismatchWarning)
+        with pytest.raises(codecpickle.CodecPickleError, match=r"fakedist 1\.2\.0"):
+            codecpickle.loads(data)
+
+
 def test_sklearn_maps_to_its_distribution():
     assert _manifest.distribution_of("sklearn") == "scikit-learn"
     assert _manifest.distribution_of("no_such_module_here") is None

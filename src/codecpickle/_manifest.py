@@ -35,15 +35,25 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import ChecksumMismatchError, EmptyInputError, TruncatedFileError
+from .errors import (
+    ChecksumMismatchError,
+    CodecPickleError,
+    EmptyInputError,
+    TruncatedFileError,
+)
 
 __all__ = ["VersionMismatchWarning"]
 
 
-class VersionMismatchWarning(UserWarning):
+class VersionMismatchWarning(CodecPickleError, UserWarning):
     """A file was written with another major.minor version of a package
     than the one installed here; objects of that package may load wrongly
     or fail to load.
+
+    A :class:`UserWarning`; also a
+    :class:`~codecpickle.errors.CodecPickleError`, so that where warnings
+    are turned into errors (``warnings.simplefilter("error", ...)``), the
+    refusal is caught like every other codecpickle error.
 
     Like scikit-learn's ``InconsistentVersionWarning``, it carries the
     details as attributes: :attr:`distribution`, :attr:`writer_version`,
