@@ -26,7 +26,6 @@ from ._index import read_manifest
 from ._manifest import environment, writer_environment
 from ._pickling import Pickler, Unpickler
 from ._reader import ContainerReader
-from ._restricted import RestrictedUnpickler
 from ._safe import make_allowlist
 from ._sources import MemorySource, StreamSource
 from ._writer import ContainerWriter
@@ -407,7 +406,13 @@ def _load_from(
 
 
 def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None = None) -> Any:
-    unpickler = Unpickler(reader) if allowed is None else RestrictedUnpickler(reader, allowed)
+    if allowed is None:
+        unpickler: Any = Unpickler(reader)
+    else:
+        # Imported on first use: most processes never load restricted.
+        from ._restricted import RestrictedUnpickler
+
+        unpickler = RestrictedUnpickler(reader, allowed)
     try:
         result = unpickler.load()
     except CodecPickleError:
