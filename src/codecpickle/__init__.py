@@ -6,6 +6,7 @@ reads the codec from the file's header.  See the README and ``docs/``.
 """
 
 from ._api import dump, dumps, load, loads
+from ._manifest import VersionMismatchWarning
 from ._reseal import reseal
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS
 from ._types import (
@@ -88,5 +89,7 @@ __all__ = [
     "TruncatedFileError",
     "UnknownCodecError",
     "UnsupportedVersionError",
+    # warnings
+    "VersionMismatchWarning",
     "__version__",
 ]

@@ -20,6 +20,8 @@ from . import _remote
 from ._atomic import atomic_write
 from ._foreign import detect as detect_foreign
 from ._foreign import load_foreign, load_foreign_bytes, sniff
+from ._index import read_manifest
+from ._manifest import environment, writer_environment
 from ._pickling import Pickler, Unpickler
 from ._reader import ContainerReader
 from ._reseal import mark_raw_payloads_mutable
@@ -272,7 +274,10 @@ def loads(
         return load_foreign_bytes(data, foreign, allowed=guards.allowed,
                                   max_buffer_size=guards.max_buffer_size)
     source = MemorySource(view)
-    result = _load_from(source, threads, True, guards=guards, origin="the data given to loads()")
+    result = _load_from(
+        source, threads, True, guards=guards, manifest=read_manifest(view),
+        origin="the data given to loads()",
+    )
     if source.remaining():
         raise CorruptDataError(
             f"{source.remaining()} bytes of trailing data follow the stream's END record "
@@ -297,8 +302,9 @@ def _dump_to(obj: Any, file: Any, codec: Codec | None, threads: int, chunk_size:
             provider=provider,
         )
         try:
-            Pickler(writer).dump(obj)
-            writer.finish()
+            pickler = Pickler(writer)
+            pickler.dump(obj)
+            writer.finish(environment(pickler.modules))
         except BaseException:
             writer.abort()
             raise
@@ -362,6 +368,8 @@ def _load_file(
     if foreign is not None:
         return load_foreign(file, foreign, mmap_mode=mmap_mode, allowed=guards.allowed,
                             max_buffer_size=guards.max_buffer_size)
+    # Seekable inputs: the writer's versions are checked before unpickling.
+    manifest = read_manifest(file)
     if mmap_mode is not None:
         mapped = _map(file, mmap_mode)
         if mapped is not None:
@@ -372,14 +380,16 @@ def _load_file(
                 mark = lambda: mark_raw_payloads_mutable(mapped, start)  # noqa: E731
             try:
                 return _load_from(
-                    source, threads, verify, mmap_mode, guards=guards, origin=origin,
-                    on_writable_map=mark,
+                    source, threads, verify, mmap_mode, guards=guards, manifest=manifest,
+                    origin=origin, on_writable_map=mark,
                 )
             finally:
                 # Leave the file just past this stream, as a plain load does.
                 file.seek(source.offset)
     source = StreamSource(file, _size_of(file))
-    return _load_from(source, threads, verify, guards=guards, origin=origin)
+    return _load_from(
+        source, threads, verify, guards=guards, manifest=manifest, origin=origin
+    )
 
 
 def _describe(file: Any) -> str:
@@ -434,6 +444,7 @@ def _load_from(
     mmap_mode: str | None = None,
     *,
     guards: _LoadGuards = _LoadGuards(),
+    manifest: dict[str, Any] | None = None,
     origin: str,
     on_writable_map: Callable[[], None] | None = None,
 ) -> Any:
@@ -452,7 +463,8 @@ def _load_from(
             # Before any array is handed out: writes through the map are
             # about to make raw-payload checksums stale, on purpose.
             on_writable_map()
-        return _unpickle(reader, guards.allowed, origin)
+        with writer_environment(manifest, reader):
+            return _unpickle(reader, guards.allowed, origin)
 
 
 def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None, origin: str) -> Any:
