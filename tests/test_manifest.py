@@ -190,7 +190,7 @@ def test_failed_unpickling_notes_the_writers_versions(fakemod, how):
     notes = "\n".join(getattr(info.value, "__notes__", []))
     if how == "pipe":
         # The manifest comes last in a pipe: not read when unpickling fails.
-        assert notes == ""
+        assert "installed:" not in notes
     else:
         assert "fakedist 1.2.0 (installed: 1.5.0)" in notes
         assert f"numpy {np.__version__} (installed: {np.__version__})" in notes
