@@ -135,7 +135,7 @@ def test_info_text(files):
     assert payloads >= 1
     assert f"{files['zstd']}: 1 object, {payloads} payload" in out
     assert 'codec zstd {"level": 3}' in out
-    assert "format 1" in out
+    assert "format 2" in out
     assert f"{files['multi']}: 2 objects" in out
     assert "codec lz4" in out
     assert "codec none" in out
@@ -448,3 +448,24 @@ def test_truncations_and_bit_flips_never_pass_silently(tmp_path, sample):
             # Only bytes no checksum covers (alignment padding) may change
             # unnoticed, and then the data is intact.
             assert_same(codecpickle.load(path), sample)
+
+
+# -- URLs -------------------------------------------------------------------
+
+
+def test_info_verify_and_recompress_read_urls(tmp_path, files, http_server, sample):
+    http_server.files["/model.cpkl"] = files["zstd"].read_bytes()
+    url = http_server.url("/model.cpkl")
+    (info,) = json.loads(cli("info", "--json", url).stdout)
+    assert info["ok"], info
+    assert info["size"] == files["zstd"].stat().st_size
+    assert info["streams"][0]["index"] == "trailer"  # read through the trailer, not scanned
+    (checked,) = json.loads(cli("verify", "--json", url).stdout)
+    assert checked["ok"]
+    out = tmp_path / "from-url.cpkl"
+    cli("recompress", url, "-c", "lz4", "-o", out.as_uri())
+    assert_same(codecpickle.load(out), sample)
+    (local,) = json.loads(cli("info", "--json", out.as_uri()).stdout)
+    assert local["streams"][0]["codec"] == "lz4"
+    missing = cli("info", http_server.url("/nope.cpkl"), check_status=1)
+    assert b"nope.cpkl" in missing.stdout

@@ -12,12 +12,12 @@ import pickle
 import stat
 import struct
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
-from . import _config
+from . import _config, _remote
 from . import _format as fmt
 from ._atomic import atomic_write
 from ._pickling import Pickler, Unpickler
@@ -61,6 +61,7 @@ def dump(
     threads: int | None = None,
     chunk_size: int | None = None,
     fsync: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
     progress: bool | ProgressCallback | None = None,
 ) -> None:
     """Serialise ``obj`` into ``file``.
@@ -95,10 +96,20 @@ def dump(
     written and ``callable(total, total)`` at the end (see "Progress" in
     the user guide).
 
+    ``file`` may also be a URL (``s3://``, ``gs://``, ``az://``,
+    ``memory://``, ``file://``, any fsspec protocol; needs
+    ``pip install 'codecpickle[fsspec]'`` and the protocol's package), with
+    ``storage_options`` for its filesystem (credentials, endpoint...).  The
+    object appears only once complete: nothing is left under the URL by a
+    failed dump (see ``docs/guide.md``).
+
     Invalid options raise :class:`~codecpickle.errors.InvalidOptionError`
     before ``file`` is created or truncated.
     """
-    is_path = isinstance(file, str | os.PathLike)
+    file, remote = _remote.route(file, storage_options)
+    if remote is not None:
+        _remote.check_writable(remote)
+    is_path = remote is not None or isinstance(file, str | os.PathLike)
     compress = _config.pick("compress", compress, UNSET)
     progress = _config.pick("progress", progress, None)
     if compress is UNSET:
@@ -107,7 +118,10 @@ def dump(
         codec = resolve_compress(compress)
     threads = _check_threads(threads)
     chunk_size = _check_chunk_size(chunk_size, codec)
-    if is_path:
+    if remote is not None:
+        with _remote.atomic_upload(remote) as out, reporting(progress, None, "dump") as rep:
+            _dump_to(obj, out if rep is None else rep.wrap_writer(out), codec, threads, chunk_size)
+    elif is_path:
         with atomic_write(file, fsync=fsync) as out, reporting(progress, None, "dump") as rep:
             _dump_to(obj, out if rep is None else rep.wrap_writer(out), codec, threads, chunk_size)
     else:
@@ -153,10 +167,11 @@ def load(
     safe: bool = False,
     allow: Iterable[str | type | Callable[..., Any]] = (),
     max_buffer_size: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
     progress: bool | ProgressCallback | None = None,
 ) -> Any:
-    """Rebuild the object stored in ``file`` (a path or a binary file
-    object); the codec is read from the stream's header.
+    """Rebuild the object stored in ``file`` (a path, a URL or a binary
+    file object); the codec is read from the stream's header.
 
     .. warning:: Loading runs code named by the file, as :func:`pickle.load`
        does.  Only load files you trust, or load with ``safe=True``.
@@ -207,11 +222,23 @@ def load(
     anything is allocated.  The default is this machine's physical memory;
     inputs of known size are also bounded by what their bytes can hold.
     See ``docs/security.md``.
+
+    ``file`` may also be a URL (``s3://``, ``gs://``, ``az://``,
+    ``http(s)://``, ``memory://``, ``file://``, any fsspec protocol), with
+    ``storage_options`` for its filesystem.  The object is streamed in
+    bounded blocks, not downloaded whole first; ``mmap_mode`` on a URL
+    (other than ``file://``) warns and loads into memory.
     """
     _check_mmap_mode(mmap_mode)
     threads = _check_threads(threads)
     guards = _load_guards(safe, allow, max_buffer_size)
     progress = _config.pick("progress", progress, None)
+    file, remote = _remote.route(file, storage_options)
+    if remote is not None:
+        if mmap_mode is not None:
+            _warn_not_mapped(f"{remote.url!r} is not a local file", stacklevel=3)
+        with _remote.open_for_reading(remote) as handle:
+            return _load_reporting(handle, None, threads, verify, guards, progress, handle.size)
     if isinstance(file, str | os.PathLike):
         with open(file, "r+b" if mmap_mode == "r+" else "rb") as handle:
             return _load_reporting(handle, mmap_mode, threads, verify, guards, progress)
@@ -221,12 +248,15 @@ def load(
 
 def _load_reporting(
     file: Any, mmap_mode: str | None, threads: int, verify: bool, guards: _LoadGuards,
-    progress: Any,
+    progress: Any, size: int | None = None,
 ) -> Any:
-    with reporting(progress, _size_of(file), "load") as rep:
+    """Load from ``file`` (``size`` bytes left in it, when known without
+    asking the file), reporting ``progress``."""
+    size = _size_of(file) if size is None else size
+    with reporting(progress, size, "load") as rep:
         if rep is not None and mmap_mode is None:
             file = rep.wrap_reader(file)
-        return _load_file(file, mmap_mode, threads, verify, guards)
+        return _load_file(file, mmap_mode, threads, verify, guards, size)
 
 
 def loads(
@@ -328,7 +358,8 @@ def _load_guards(safe: object, allow: Any, max_buffer_size: object) -> _LoadGuar
 
 
 def _load_file(
-    file: Any, mmap_mode: str | None, threads: int, verify: bool, guards: _LoadGuards
+    file: Any, mmap_mode: str | None, threads: int, verify: bool, guards: _LoadGuards,
+    size: int | None,
 ) -> Any:
     if mmap_mode is not None:
         mapped = _map(file, mmap_mode)
@@ -340,7 +371,7 @@ def _load_file(
             finally:
                 # Leave the file just past this stream, as a plain load does.
                 file.seek(source.offset)
-    return _load_from(StreamSource(file, _size_of(file)), threads, verify, guards=guards)
+    return _load_from(StreamSource(file, size), threads, verify, guards=guards)
 
 
 def _map(file: Any, mmap_mode: str) -> mmap.mmap | None:
@@ -366,11 +397,11 @@ def _map(file: Any, mmap_mode: str) -> mmap.mmap | None:
         return None
 
 
-def _warn_not_mapped(reason: str) -> None:
+def _warn_not_mapped(reason: str, stacklevel: int = 5) -> None:
     warnings.warn(
         f"mmap_mode is ignored: {reason}; the data is loaded into memory",
         UserWarning,
-        stacklevel=5,
+        stacklevel=stacklevel,
     )
 
 

@@ -1,4 +1,4 @@
-"""Walk a stream's records without unpickling anything.
+"""Walk a stream's records without unpickling anything, sequentially.
 
 The command line's ``info``, ``verify``, ``recompress`` and ``bench`` need the
 container's structure (which records, where, how large, with which checksum)
@@ -6,6 +6,11 @@ but never the objects: :func:`walk_stream` reads one stream from its header
 to its END record and yields one :class:`Record` per record, checking every
 structural rule the reader checks (kinds, flags, sizes, END counts) so a
 truncated or malformed stream raises the same errors a load would.
+
+Unlike :mod:`codecpickle._index` (which finds records through a version-2
+trailer, or by seeking past stored bytes), this walk reads every byte in
+order, so it works on pipes and hands each record's stored bytes to the
+caller: what ``verify`` hashes and ``recompress`` decodes.
 
 Checksums are *not* checked while walking: each chunk record carries its
 stored bytes and expected checksum, so a caller can hash many of them in
@@ -21,6 +26,7 @@ from typing import Any
 from . import _format as fmt
 from ._reader import _decode, read_header_meta
 from ._sources import MemorySource, StreamSource, allocate
+from ._trailer import Trailer, read_after_end
 from .codecs import Codec, codec_from_header
 from .errors import (
     ChecksumMismatchError,
@@ -113,7 +119,10 @@ class StreamTotals:
     chunks: int = 0
     opcode_bytes: int = 0
     payload_bytes: int = 0
+    #: Offset just past the stream (its END record, or its trailer).
     end_offset: int = 0
+    #: The version-2 trailer (index, manifest, footer), once read.
+    trailer: Trailer | None = None
 
     @property
     def raw_size(self) -> int:
@@ -191,7 +200,7 @@ def walk_stream(
             yield record
             ordinal += 1
         elif kind == fmt.KIND_END:
-            yield _end(source, offset, ordinal, totals)
+            yield _end(source, header, offset, ordinal, totals)
             totals.end_offset = source.offset
             return
         else:
@@ -273,10 +282,13 @@ def _raw_payload(source: Source, offset: int, ordinal: int, read_data: bool) -> 
                   stored, digest)
 
 
-def _end(source: Source, offset: int, ordinal: int, totals: StreamTotals) -> Record:
-    rest = source.read_exact(fmt.END_RECORD.size - 1, "the END record")
+def _end(
+    source: Source, header: StreamHeader, offset: int, ordinal: int, totals: StreamTotals
+) -> Record:
+    layout = fmt.end_record_for(header.version)
+    rest = source.read_exact(layout.size - 1, "the END record")
     end = bytes([fmt.KIND_END]) + rest
-    _, payloads, units, opcode_bytes = fmt.END_RECORD.unpack(end)
+    _, payloads, units, opcode_bytes, *trailer_size = layout.unpack(end)
     expected = _read_checksum(source)
     record = Record(fmt.KIND_END, offset, offset, 0, 0, 0, ordinal, expected, end)
     # The END record is small: always checked here, so a walk that hashes
@@ -288,6 +300,10 @@ def _end(source: Source, offset: int, ordinal: int, totals: StreamTotals) -> Rec
             f"records and {opcode_bytes} opcode bytes, but the stream held "
             f"{totals.payloads}, {ordinal - 1} and {totals.opcode_bytes}"
         )
+    if trailer_size:
+        # Version 2: the trailer (index, manifest, footer) is read and its
+        # checksums and sizes checked, as a load does.
+        totals.trailer = read_after_end(source, trailer_size[0], units, header.offset)
     return record
 
 

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from .. import _remote
+from .._atomic import atomic_write
 from .._sources import MemorySource, StreamSource
 
 #: Exit statuses: success, a damaged file or failed check, bad usage.
@@ -28,12 +30,17 @@ class UsageError(Exception):
 
 @contextlib.contextmanager
 def open_source(name: str) -> Iterator[Source]:
-    """A source over the file ``name`` (memory-mapped, so records are views
-    read only when used) or over standard input for ``-``."""
+    """A source over ``name``: standard input for ``-``; a URL (``s3://``,
+    ``http://``, any fsspec protocol) streamed in blocks; a local file
+    memory-mapped, so records are views read only when used."""
     if name == "-":
         yield StreamSource(sys.stdin.buffer)
         return
-    with open(name, "rb") as file:
+    with open_input(name) as handle:
+        if handle is not None:
+            yield StreamSource(handle, handle.size)
+            return
+    with open(local_path(name), "rb") as file:
         size = os.fstat(file.fileno()).st_size
         if size == 0:
             # mmap refuses empty files; the walker reports them as empty input.
@@ -49,9 +56,46 @@ def open_source(name: str) -> Iterator[Source]:
             mapped.close()
 
 
+def local_path(name: str) -> str:
+    """``name`` as a local path (``file://`` URLs become paths)."""
+    return str(_remote.route(name, None)[0]) if _remote.is_url(name) else name
+
+
+@contextlib.contextmanager
+def open_input(name: str) -> Iterator[Any]:
+    """A readable file for a remote URL (with a ``size``), or None for
+    local paths and ``file://`` URLs."""
+    target = _remote.route(name, None)[1] if _remote.is_url(name) else None
+    if target is None:
+        yield None
+        return
+    with _remote.open_for_reading(target) as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def open_output(name: str, fsync: bool) -> Iterator[Any]:
+    """Where a command writes ``name``: standard output for ``-``, an
+    object store for a URL (complete only when the block succeeds), else a
+    local file replaced atomically."""
+    if name == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    target = _remote.route(name, None)[1] if _remote.is_url(name) else None
+    if target is not None:
+        with _remote.atomic_upload(target) as out:
+            yield out
+        return
+    with atomic_write(local_path(name), fsync=fsync) as out:
+        yield out
+
+
 def file_size(name: str) -> int | None:
-    """The size of file ``name``; None for standard input."""
-    return None if name == "-" else os.stat(name).st_size
+    """The size of file ``name``; None for standard input and URLs."""
+    if name == "-" or (_remote.is_url(name) and not name.lower().startswith("file://")):
+        return None
+    return os.stat(local_path(name)).st_size
 
 
 def print_json(data: Any, file: Any = None) -> None:

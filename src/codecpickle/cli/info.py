@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from typing import Any
 
+from .._index import iter_indexes
 from .._records import StreamTotals, iter_streams, walk_stream
 from ..errors import CodecPickleError
 from ._common import (
@@ -15,6 +17,8 @@ from ._common import (
     error,
     file_size,
     human_size,
+    local_path,
+    open_input,
     open_source,
     print_json,
     ratio,
@@ -27,16 +31,18 @@ For each FILE: the format version, the codec and its parameters, the
 file's size and the raw size of what it holds, the compression ratio, the
 number of objects (streams dumped one after another) and of array payloads.
 
-Nothing is unpickled and no stored data is decompressed: the records are
-walked by their headers, so info is fast on large files and safe on files
-from anywhere. Structural damage (a truncated file, a bad record) is
-reported and the exit status is 1; to check every byte against its
-checksum, use 'codecpickle verify'.
+Nothing is unpickled and no stored data is decompressed: the index is
+read from the trailer of version-2 files (a few small reads), or found by
+walking the record headers (version 1, standard input), so info is fast on
+large files and safe on files from anywhere. Structural damage (a truncated
+file, a bad record, a damaged trailer) is reported and the exit status is
+1; to check every byte against its checksum, use 'codecpickle verify'.
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", metavar="FILE", help="a file, or - for standard input")
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="a file, a URL (s3://, http://, ...), or - for standard input")
     parser.add_argument("--json", action="store_true",
                         help="print a JSON list with one object per FILE")
 
@@ -48,38 +54,75 @@ def describe(name: str) -> dict[str, Any]:
         "raw_size": 0, "stored_size": 0, "ratio": None, "streams": [],
     }
     try:
-        result["size"] = file_size(name)
-        with open_source(name) as source:
-            for header in iter_streams(source):
-                totals = StreamTotals()
-                stream: dict[str, Any] = {
-                    "offset": header.offset,
-                    "version": header.version,
-                    "codec": header.codec_name,
-                    "params": header.meta.get("params", {}),
-                    "provider": header.meta.get("provider"),
-                    "chunk_size": header.chunk_size,
-                }
+        with open_input(name) as handle:
+            if name == "-":
+                streams = _walk_input(name)
+            else:
+                streams = _read_indexes(local_path(name) if handle is None else handle)
+            for stream in streams:
                 result["streams"].append(stream)
-                for _ in walk_stream(source, header, totals, read_raw_payloads=False):
-                    pass
-                stored = totals.end_offset - header.offset
-                stream.update(
-                    payloads=totals.payloads, chunks=totals.chunks,
-                    opcode_bytes=totals.opcode_bytes, payload_bytes=totals.payload_bytes,
-                    raw_size=totals.raw_size, stored_size=stored,
-                    ratio=ratio(totals.raw_size, stored),
-                )
                 result["objects"] += 1
-                result["payloads"] += totals.payloads
-                result["raw_size"] += totals.raw_size
-                result["stored_size"] += stored
-            if result["size"] is None:
-                result["size"] = source.offset
+                result["payloads"] += stream["payloads"]
+                result["raw_size"] += stream["raw_size"]
+                result["stored_size"] += stream["stored_size"]
+            result["size"] = (
+                result["stored_size"] if name == "-"
+                else handle.size if handle is not None else file_size(name)
+            )
     except (OSError, CodecPickleError) as exc:
         result.update(ok=False, error=str(exc))
     result["ratio"] = ratio(result["raw_size"], result["stored_size"])
     return result
+
+
+def _header_fields(offset: int, version: int, meta: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "offset": offset,
+        "version": version,
+        "codec": meta["codec"],
+        "params": meta.get("params", {}),
+        "provider": meta.get("provider"),
+        "chunk_size": meta["chunk_size"],
+    }
+
+
+def _read_indexes(path: Any) -> Iterator[dict[str, Any]]:
+    """Streams of a file through the index API: from version-2 trailers
+    (three reads per stream), or by seeking from record header to record
+    header for version 1."""
+    for index in iter_indexes(path):
+        stream = _header_fields(index.offset, index.version, index.meta)
+        stream.update(
+            payloads=len(index.payloads),
+            chunks=len(index.opcode_chunks) + sum(len(p.chunks) for p in index.payloads),
+            opcode_bytes=index.opcode_bytes,
+            payload_bytes=index.raw_size - index.opcode_bytes,
+            raw_size=index.raw_size,
+            stored_size=index.size,
+            ratio=ratio(index.raw_size, index.size),
+            index=index.method,
+            manifest=index.manifest,
+        )
+        yield stream
+
+
+def _walk_input(name: str) -> Iterator[dict[str, Any]]:
+    """Streams of standard input, walked record by record (pipes cannot seek)."""
+    with open_source(name) as source:
+        for header in iter_streams(source):
+            totals = StreamTotals()
+            for _ in walk_stream(source, header, totals, read_raw_payloads=False):
+                pass
+            stream = _header_fields(header.offset, header.version, header.meta)
+            stored = totals.end_offset - header.offset
+            stream.update(
+                payloads=totals.payloads, chunks=totals.chunks,
+                opcode_bytes=totals.opcode_bytes, payload_bytes=totals.payload_bytes,
+                raw_size=totals.raw_size, stored_size=stored,
+                ratio=ratio(totals.raw_size, stored), index="scan",
+                manifest=None if totals.trailer is None else totals.trailer.manifest,
+            )
+            yield stream
 
 
 def _print_text(result: dict[str, Any]) -> None:

@@ -4,14 +4,11 @@ unpickling it."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
-from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
-from .._atomic import atomic_write
 from .._config import default_threads
 from .._progress import Reporter, terminal_bar
 from .._transcode import transcode
@@ -27,6 +24,7 @@ from ._common import (
     error,
     file_size,
     human_size,
+    open_output,
     open_source,
     print_json,
     ratio,
@@ -93,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         bar = terminal_bar(f"recompress {args.file}", total) if show_progress(
             args.progress) else None
         try:
-            with open_source(args.file) as source, _output(target, args.fsync) as out:
+            with open_source(args.file) as source, open_output(target, args.fsync) as out:
                 if bar is not None:
                     out = Reporter(bar.update, None).wrap_writer(out)
                 try:
@@ -140,13 +138,3 @@ def run(args: argparse.Namespace) -> int:
 
 class _Failed(Exception):
     """The input is damaged: the rewrite stops and writes nothing."""
-
-
-@contextlib.contextmanager
-def _output(target: str, fsync: bool) -> Iterator[BinaryIO]:
-    if target == "-":
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
-        return
-    with atomic_write(target, fsync=fsync) as out:
-        yield out
