@@ -20,11 +20,12 @@ from typing import Any, BinaryIO, Final
 from . import _config, _remote
 from . import _format as fmt
 from ._atomic import atomic_write
+from ._foreign import detect as detect_foreign
+from ._foreign import load_foreign, load_foreign_bytes, sniff
 from ._pickling import Pickler, Unpickler
 from ._pool import ChunkPool
 from ._progress import ProgressCallback, reporting
 from ._reader import ContainerReader
-from ._restricted import RestrictedUnpickler
 from ._safe import make_allowlist
 from ._sources import MemorySource, StreamSource
 from ._writer import ContainerWriter
@@ -285,6 +286,10 @@ def loads(
         ) from None
     threads = _check_threads(threads)
     guards = _load_guards(safe, allow, max_buffer_size)
+    foreign = None if view.nbytes and view[0] == fmt.MAGIC[0] else detect_foreign(bytes(view[:8]))
+    if foreign is not None:
+        return load_foreign_bytes(data, foreign, allowed=guards.allowed,
+                                  max_buffer_size=guards.max_buffer_size)
     source = MemorySource(view)
     result = _load_from(source, threads, verify=True, guards=guards)
     if source.remaining():
@@ -361,6 +366,10 @@ def _load_file(
     file: Any, mmap_mode: str | None, threads: int, verify: bool, guards: _LoadGuards,
     size: int | None,
 ) -> Any:
+    file, foreign = sniff(file)  # plain pickles and joblib files: see _foreign
+    if foreign is not None:
+        return load_foreign(file, foreign, mmap_mode=mmap_mode, allowed=guards.allowed,
+                            max_buffer_size=guards.max_buffer_size)
     if mmap_mode is not None:
         mapped = _map(file, mmap_mode)
         if mapped is not None:
@@ -428,7 +437,13 @@ def _load_from(
 
 
 def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None = None) -> Any:
-    unpickler = Unpickler(reader) if allowed is None else RestrictedUnpickler(reader, allowed)
+    if allowed is None:
+        unpickler: Any = Unpickler(reader)
+    else:
+        # Imported on first use: most processes never load restricted.
+        from ._restricted import RestrictedUnpickler
+
+        unpickler = RestrictedUnpickler(reader, allowed)
     try:
         result = unpickler.load()
     except CodecPickleError:
