@@ -239,7 +239,7 @@ def load(
         if mmap_mode is not None:
             _warn_not_mapped(f"{remote.url!r} is not a local file", stacklevel=3)
         with _remote.open_for_reading(remote) as handle:
-            return _load_reporting(handle, None, threads, verify, guards, progress, handle.size)
+            return _load_reporting(handle, None, threads, verify, guards, progress)
     if isinstance(file, str | os.PathLike):
         with open(file, "r+b" if mmap_mode == "r+" else "rb") as handle:
             return _load_reporting(handle, mmap_mode, threads, verify, guards, progress)
@@ -520,7 +520,10 @@ def _require_method(file: object, method: str, verb: str) -> None:
 
 
 def _size_of(file: Any) -> int | None:
-    """Bytes from the current position to the end, for regular files."""
+    """Bytes from the current position to the end, for regular files and
+    objects on a store."""
+    if isinstance(file, _remote.StoreFile) and file.size is not None:
+        return file.size - file.tell()
     try:
         status = os.fstat(file.fileno())
         if not stat.S_ISREG(status.st_mode):

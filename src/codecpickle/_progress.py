@@ -105,6 +105,14 @@ class _CountingReader:
             self._reporter.advance(count)
         return count
 
+    def seek(self, offset: int, whence: int = 0) -> int:
+        # Bytes looked at and sought back over (format detection) are not
+        # progress: the count follows the position.
+        before = self._file.tell()
+        after = int(self._file.seek(offset, whence))
+        self._reporter.done += after - before
+        return after
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._file, name)
 
