@@ -251,15 +251,13 @@ def load(
 
 def _load_reporting(
     file: Any, mmap_mode: str | None, threads: int, verify: bool, guards: _LoadGuards,
-    progress: Any, size: int | None = None,
+    progress: Any,
 ) -> Any:
-    """Load from ``file`` (``size`` bytes left in it, when known without
-    asking the file), reporting ``progress``."""
-    size = _size_of(file) if size is None else size
+    """Load from ``file``, reporting ``progress`` as the stream is read."""
+    size = _size_of(file)
     with reporting(progress, size, "load") as rep:
-        if rep is not None and mmap_mode is None:
-            file = rep.wrap_reader(file)
-        return _load_file(file, mmap_mode, threads, verify, guards, size)
+        wrap = None if rep is None else rep.wrap_reader
+        return _load_file(file, mmap_mode, threads, verify, guards, size, wrap)
 
 
 def loads(
@@ -367,7 +365,7 @@ def _load_guards(safe: object, allow: Any, max_buffer_size: object) -> _LoadGuar
 
 def _load_file(
     file: Any, mmap_mode: str | None, threads: int, verify: bool, guards: _LoadGuards,
-    size: int | None,
+    size: int | None = None, wrap: Callable[[Any], Any] | None = None,
 ) -> Any:
     file, foreign = sniff(file)  # plain pickles and joblib files: see _foreign
     if foreign is not None:
@@ -387,7 +385,9 @@ def _load_file(
             finally:
                 # Leave the file just past this stream, as a plain load does.
                 file.seek(source.offset)
-    source = StreamSource(file, size)
+    # Progress counts the stream's bytes only (not the looks at its first
+    # bytes and its trailer above), so the wrapper goes on here.
+    source = StreamSource(file if wrap is None else wrap(file), size)
     return _load_from(source, threads, verify, guards=guards, manifest=manifest)
 
 

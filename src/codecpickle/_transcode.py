@@ -7,8 +7,9 @@ compressed chunks are decoded, and the raw bytes are fed to a
 through ``write()``, payloads through ``write_payload_pieces()``.  The
 writer re-chunks and re-encodes them on its thread pool, so the new stream
 is exactly what ``dump`` would have written for the same object with the new
-codec, except that payloads lose the element size the pickler saw (codecs
-that shuffle bytes by element size see 1).
+codec (the version-2 manifest is carried over), except that payloads lose
+the element size the pickler saw (codecs that shuffle bytes by element size
+see 1).
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from typing import Any
 
 from . import _format as fmt
 from ._pool import ChunkPool
-from ._records import Record, StreamHeader, check, decode, iter_streams, walk_stream
+from ._records import (
+    Record,
+    StreamHeader,
+    StreamTotals,
+    check,
+    decode,
+    iter_streams,
+    walk_stream,
+)
 from ._sources import MemorySource, StreamSource, allocate
 from ._writer import ContainerWriter
 from .codecs import Codec, codec_provider
@@ -71,9 +80,12 @@ def transcode(
                 sink, codec, chunk_size=size, executor=pool, max_in_flight=2 * threads,
                 base_offset=stats.written_bytes, provider=provider,
             )
+            totals = StreamTotals()
             try:
-                replay(header, walk_stream(source, header), writer, stats, verify=verify)
-                writer.finish()
+                replay(header, walk_stream(source, header, totals), writer, stats, verify=verify)
+                # The manifest describes who pickled the object (Python, numpy,
+                # the packages it names): unchanged by a new codec, so kept.
+                writer.finish(None if totals.trailer is None else totals.trailer.manifest)
             except BaseException:
                 writer.abort()
                 raise
