@@ -6,6 +6,7 @@ reads the codec from the file's header.  See the README and ``docs/``.
 """
 
 from ._api import dump, dumps, load, loads
+from ._config import config
 from ._manifest import VersionMismatchWarning
 from ._reseal import reseal
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS
@@ -53,6 +54,7 @@ __all__ = [
     "dumps",
     "load",
     "loads",
+    "config",
     "reseal",
     # types for annotations
     "AllowEntry",
