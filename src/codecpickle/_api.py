@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, Final
 
 from . import _format as fmt
 from ._atomic import atomic_write
+from ._filters import filters_for
 from ._pickling import Pickler, Unpickler
 from ._reader import ContainerReader
 from ._restricted import RestrictedUnpickler
@@ -58,6 +59,7 @@ def dump(
     threads: int | None = None,
     chunk_size: int | None = None,
     fsync: bool = True,
+    filters: str | None = "auto",
 ) -> None:
     """Serialise ``obj`` into ``file``.
 
@@ -83,6 +85,12 @@ def dump(
     output is identical whatever the thread count.  ``chunk_size`` overrides
     the codec's chunk size in bytes.
 
+    ``filters`` transforms array chunks before the codec: ``"auto"``
+    (default) picks, per chunk, whichever of no filter, byte shuffle and
+    delta compresses a sample best; ``None`` uses none; ``"shuffle"`` or
+    ``"delta"`` forces one wherever the element size allows it.  It applies
+    to compressed streams only.
+
     Invalid options raise :class:`~codecpickle.errors.InvalidOptionError`
     before ``file`` is created or truncated.
     """
@@ -93,12 +101,13 @@ def dump(
         codec = resolve_compress(compress)
     threads = _check_threads(threads)
     chunk_size = _check_chunk_size(chunk_size, codec)
+    policy = filters_for(filters, codec)
     if is_path:
         with atomic_write(file, fsync=fsync) as out:
-            _dump_to(obj, out, codec, threads, chunk_size)
+            _dump_to(obj, out, codec, threads, chunk_size, policy)
     else:
         _require_method(file, "write", "dump")
-        _dump_to(obj, file, codec, threads, chunk_size)
+        _dump_to(obj, file, codec, threads, chunk_size, policy)
         # A reader at the other end of a pipe or socket waits for the END
         # record: hand it over now rather than whenever the buffer fills.
         flush = getattr(file, "flush", None)
@@ -112,17 +121,19 @@ def dumps(
     *,
     threads: int | None = None,
     chunk_size: int | None = None,
+    filters: str | None = "auto",
 ) -> bytes:
     """Serialise ``obj`` and return the stream as ``bytes``.
 
-    ``compress``, ``threads`` and ``chunk_size`` are as for :func:`dump`;
-    without ``compress`` the stream is not compressed.
+    ``compress``, ``threads``, ``chunk_size`` and ``filters`` are as for
+    :func:`dump`; without ``compress`` the stream is not compressed.
     """
     codec = resolve_compress(compress)
     threads = _check_threads(threads)
     chunk_size = _check_chunk_size(chunk_size, codec)
+    policy = filters_for(filters, codec)
     out = io.BytesIO()
-    _dump_to(obj, out, codec, threads, chunk_size)
+    _dump_to(obj, out, codec, threads, chunk_size, policy)
     return out.getvalue()
 
 
@@ -233,7 +244,9 @@ def loads(
 # -- dumping ---------------------------------------------------------------
 
 
-def _dump_to(obj: Any, file: Any, codec: Codec | None, threads: int, chunk_size: int) -> None:
+def _dump_to(
+    obj: Any, file: Any, codec: Codec | None, threads: int, chunk_size: int, filters: Any
+) -> None:
     provider = None if codec is None else codec_provider(codec.name)
     with _executor(codec is not None, threads) as executor:
         writer = ContainerWriter(
@@ -244,6 +257,7 @@ def _dump_to(obj: Any, file: Any, codec: Codec | None, threads: int, chunk_size:
             max_in_flight=2 * threads,
             base_offset=_position(file),
             provider=provider,
+            filters=filters,
         )
         try:
             Pickler(writer).dump(obj)
