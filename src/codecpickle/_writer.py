@@ -32,8 +32,9 @@ _OVERLAP_HASH_MIN = 8 << 20
 
 # Buffers under the pickler's in-band limit but at least this large go out
 # of band when a filter pays off on them (smaller ones gain too little for
-# the 30 bytes of records and the lost compression context).
-_FILTER_OUT_OF_BAND_MIN = 16 << 10
+# the 30 bytes of records, the lost compression context and the sample
+# compressed for each: a fitted forest holds hundreds of small arrays).
+_FILTER_OUT_OF_BAND_MIN = 64 << 10
 
 # Parts of one encoded record, written one after the other without joining.
 Parts = tuple[Any, ...]
