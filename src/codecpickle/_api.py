@@ -12,17 +12,19 @@ import pickle
 import stat
 import struct
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
 from . import _format as fmt
+from . import _remote
 from ._atomic import atomic_write
 from ._filters import filters_for
+from ._foreign import detect as detect_foreign
+from ._foreign import load_foreign, load_foreign_bytes, sniff
 from ._pickling import Pickler, Unpickler
 from ._reader import ContainerReader
-from ._restricted import RestrictedUnpickler
 from ._safe import make_allowlist
 from ._sources import MemorySource, StreamSource
 from ._writer import ContainerWriter
@@ -59,6 +61,7 @@ def dump(
     threads: int | None = None,
     chunk_size: int | None = None,
     fsync: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
     filters: str | None = "auto",
 ) -> None:
     """Serialise ``obj`` into ``file``.
@@ -85,6 +88,13 @@ def dump(
     output is identical whatever the thread count.  ``chunk_size`` overrides
     the codec's chunk size in bytes.
 
+    ``file`` may also be a URL (``s3://``, ``gs://``, ``az://``,
+    ``memory://``, ``file://``, any fsspec protocol; needs
+    ``pip install 'codecpickle[fsspec]'`` and the protocol's package), with
+    ``storage_options`` for its filesystem (credentials, endpoint...).  The
+    object appears only once complete: nothing is left under the URL by a
+    failed dump (see ``docs/guide.md``).
+
     ``filters`` transforms array chunks before the codec: ``"auto"``
     (default) picks, per chunk, whichever of no filter, byte shuffle and
     delta compresses a sample best; ``None`` uses none; ``"shuffle"`` or
@@ -94,7 +104,10 @@ def dump(
     Invalid options raise :class:`~codecpickle.errors.InvalidOptionError`
     before ``file`` is created or truncated.
     """
-    is_path = isinstance(file, str | os.PathLike)
+    file, remote = _remote.route(file, storage_options)
+    if remote is not None:
+        _remote.check_writable(remote)
+    is_path = remote is not None or isinstance(file, str | os.PathLike)
     if compress is UNSET:
         codec = codec_for_path(file) if is_path else None
     else:
@@ -102,7 +115,10 @@ def dump(
     threads = _check_threads(threads)
     chunk_size = _check_chunk_size(chunk_size, codec)
     policy = filters_for(filters, codec)
-    if is_path:
+    if remote is not None:
+        with _remote.atomic_upload(remote) as out:
+            _dump_to(obj, out, codec, threads, chunk_size, policy)
+    elif is_path:
         with atomic_write(file, fsync=fsync) as out:
             _dump_to(obj, out, codec, threads, chunk_size, policy)
     else:
@@ -146,9 +162,10 @@ def load(
     safe: bool = False,
     allow: Iterable[str | type | Callable[..., Any]] = (),
     max_buffer_size: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Any:
-    """Rebuild the object stored in ``file`` (a path or a binary file
-    object); the codec is read from the stream's header.
+    """Rebuild the object stored in ``file`` (a path, a URL or a binary
+    file object); the codec is read from the stream's header.
 
     .. warning:: Loading runs code named by the file, as :func:`pickle.load`
        does.  Only load files you trust, or load with ``safe=True``.
@@ -194,10 +211,22 @@ def load(
     anything is allocated.  The default is this machine's physical memory;
     inputs of known size are also bounded by what their bytes can hold.
     See ``docs/security.md``.
+
+    ``file`` may also be a URL (``s3://``, ``gs://``, ``az://``,
+    ``http(s)://``, ``memory://``, ``file://``, any fsspec protocol), with
+    ``storage_options`` for its filesystem.  The object is streamed in
+    bounded blocks, not downloaded whole first; ``mmap_mode`` on a URL
+    (other than ``file://``) warns and loads into memory.
     """
     _check_mmap_mode(mmap_mode)
     threads = _check_threads(threads)
     guards = _load_guards(safe, allow, max_buffer_size)
+    file, remote = _remote.route(file, storage_options)
+    if remote is not None:
+        if mmap_mode is not None:
+            _warn_not_mapped(f"{remote.url!r} is not a local file", stacklevel=3)
+        with _remote.open_for_reading(remote) as handle:
+            return _load_from(StreamSource(handle, handle.size), threads, verify, guards=guards)
     if isinstance(file, str | os.PathLike):
         with open(file, "r+b" if mmap_mode == "r+" else "rb") as handle:
             return _load_file(handle, mmap_mode, threads, verify, guards)
@@ -231,6 +260,10 @@ def loads(
         ) from None
     threads = _check_threads(threads)
     guards = _load_guards(safe, allow, max_buffer_size)
+    foreign = None if view.nbytes and view[0] == fmt.MAGIC[0] else detect_foreign(bytes(view[:8]))
+    if foreign is not None:
+        return load_foreign_bytes(data, foreign, allowed=guards.allowed,
+                                  max_buffer_size=guards.max_buffer_size)
     source = MemorySource(view)
     result = _load_from(source, threads, verify=True, guards=guards)
     if source.remaining():
@@ -306,6 +339,10 @@ def _load_guards(safe: object, allow: Any, max_buffer_size: object) -> _LoadGuar
 def _load_file(
     file: Any, mmap_mode: str | None, threads: int, verify: bool, guards: _LoadGuards
 ) -> Any:
+    file, foreign = sniff(file)  # plain pickles and joblib files: see _foreign
+    if foreign is not None:
+        return load_foreign(file, foreign, mmap_mode=mmap_mode, allowed=guards.allowed,
+                            max_buffer_size=guards.max_buffer_size)
     if mmap_mode is not None:
         mapped = _map(file, mmap_mode)
         if mapped is not None:
@@ -342,11 +379,11 @@ def _map(file: Any, mmap_mode: str) -> mmap.mmap | None:
         return None
 
 
-def _warn_not_mapped(reason: str) -> None:
+def _warn_not_mapped(reason: str, stacklevel: int = 5) -> None:
     warnings.warn(
         f"mmap_mode is ignored: {reason}; the data is loaded into memory",
         UserWarning,
-        stacklevel=5,
+        stacklevel=stacklevel,
     )
 
 
@@ -373,7 +410,13 @@ def _load_from(
 
 
 def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None = None) -> Any:
-    unpickler = Unpickler(reader) if allowed is None else RestrictedUnpickler(reader, allowed)
+    if allowed is None:
+        unpickler: Any = Unpickler(reader)
+    else:
+        # Imported on first use: most processes never load restricted.
+        from ._restricted import RestrictedUnpickler
+
+        unpickler = RestrictedUnpickler(reader, allowed)
     try:
         result = unpickler.load()
     except CodecPickleError:

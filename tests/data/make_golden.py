@@ -1,12 +1,13 @@
-"""Make the golden files: ``tests/data/v<version>/<codec>.cpkl``, and for
-version 2 also ``tests/data/v2/filters-<codec>.cpkl`` (arrays whose chunks
-go through each filter).
+"""Make the golden files of the current format version:
+``tests/data/v<version>/<codec>.cpkl`` (v1 was made by the version-1 writer;
+v2 by today's), and from version 2 also ``filters-<codec>.cpkl``: arrays
+whose chunks go through each filter.
 
 Run once per format version with ``.venv/bin/python tests/data/make_golden.py``
-and commit the output (it writes the current version's directory only).
+and commit the output; it refuses to overwrite a directory that exists.
 The tests load these files forever: once a format version ships, today's
-code must read yesterday's files.  Never regenerate
-the files of a version that has shipped; add a new directory for a new one.
+code must read yesterday's files.  Never regenerate the files of a version
+that has shipped; add a new directory for a new one.
 """
 
 from __future__ import annotations
@@ -100,11 +101,18 @@ def filter_object() -> dict[str, Any]:
 FILTER_CHUNK_SIZE = 1 << 16
 
 
+def golden_dir(version: int) -> Path:
+    """Where the golden files of a format version live."""
+    return HERE / f"v{version}"
+
+
 def main() -> None:
     import codecpickle
     from codecpickle import _format
 
-    out_dir = HERE / f"v{_format.VERSION}"
+    out_dir = golden_dir(_format.VERSION)
+    if out_dir.exists() and "--force" not in sys.argv:
+        raise SystemExit(f"{out_dir} exists: golden files of a shipped version never change")
     out_dir.mkdir(exist_ok=True)
     obj = golden_object()
     for name in CODECS:
