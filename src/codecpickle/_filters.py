@@ -198,8 +198,8 @@ class ScratchPool:
     """Chunk-sized byte buffers reused across chunks and threads.
 
     A fresh multi-MiB allocation per chunk would be mapped and page-faulted
-    anew every time; a few reused buffers stay warm.  ``take``/``give`` are
-    list operations, atomic under the GIL, so workers share one pool.
+    anew every time; a few reused buffers stay warm.  Workers share one
+    pool: ``take`` and ``give`` hold a lock for a list operation only.
     """
 
     def __init__(self, size: int) -> None:
