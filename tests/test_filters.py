@@ -8,7 +8,11 @@ option, and the format rules a reader enforces on the filter fields.
 from __future__ import annotations
 
 import io
+import json
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -384,3 +388,19 @@ def test_version_2_is_written_and_versions_1_and_2_are_read():
     assert sorted(fmt.SUPPORTED_VERSIONS) == [1, 2]
     data = codecpickle.dumps(np.arange(10))
     assert data[8:10] == b"\x02\x00"
+
+
+def test_corpus_benchmark_quick_run(tmp_path):
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "corpus.py"
+    out = tmp_path / "corpus.json"
+    run = subprocess.run(
+        [sys.executable, str(script), "--quick", "--json", str(out)],
+        capture_output=True, text=True, timeout=600, check=True,
+    )
+    results = json.loads(out.read_text())
+    assert len(results["arrays"]) == 5
+    assert results["summary"]["count"] == 5
+    assert "synthetic sorted int64" in run.stdout
+    for row in results["arrays"].values():
+        assert set(row["methods"]) >= {"codecpickle", "zstd-3", "blosc2 default"}
+        assert row["filters"]["best of 3"] >= row["filters"]["none"]
