@@ -157,8 +157,10 @@ def check_trailer(data: bytes, start: int, records: list[Record], meta: bytes) -
             assert record.end - record.offset == 10 + stored + 8
         elif record.kind == 0x02:
             raw, pos = _varint(index, pos)
+            element_size, pos = _varint(index, pos)
             chunks, pos = _varint(index, pos)
             assert raw == record.raw_size
+            assert element_size == record.element_size
             size = 12
             for _ in range(chunks):
                 pos += 1

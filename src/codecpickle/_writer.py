@@ -160,7 +160,9 @@ class ContainerWriter:
                 fmt.KIND_PAYLOAD, 0, _element_size(itemsize), nbytes
             )
             # Queued behind chunks still being encoded, never written past them.
-            self._in_flight.append(((fmt.KIND_PAYLOAD, 0, nbytes, 0), (header,)))
+            # The index records the element size where chunks keep flags.
+            entry = (fmt.KIND_PAYLOAD, _element_size(itemsize), nbytes, 0)
+            self._in_flight.append((entry, (header,)))
             written = 0
             step = self.chunk_size
             for piece in pieces:
@@ -322,7 +324,7 @@ class ContainerWriter:
         elif kind == fmt.KIND_OPCODES:
             self._index.opcode_chunk(flags, raw, stored)
         else:
-            self._index.start_payload(raw)
+            self._index.start_payload(raw, flags)  # flags: the element size
 
     def _emit(self, data: Any) -> None:
         self._position += write_all(self._write_raw, data)
