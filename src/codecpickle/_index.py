@@ -636,8 +636,8 @@ def _scan(access: _Access, start: int) -> StreamIndex:
             payload_left = raw_total
             size = fmt.PAYLOAD_HEADER.size
         elif kind == fmt.KIND_RAW_PAYLOAD:
-            _, pad, reserved, data_size = _unpack(fmt.RAW_PAYLOAD_HEADER, head, position)
-            if reserved:
+            _, pad, element_size, data_size = _unpack(fmt.RAW_PAYLOAD_HEADER, head, position)
+            if element_size and version < fmt.FILTERS_SINCE_VERSION:
                 raise CorruptDataError(
                     f"raw payload header at offset {position} has non-zero reserved bits"
                 )

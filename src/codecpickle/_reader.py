@@ -591,8 +591,8 @@ class ContainerReader:
     def _read_raw_payload(self) -> memoryview:
         offset = self._source.offset - 1
         head = self._source.read_exact(fmt.RAW_PAYLOAD_HEADER.size - 1, "a raw payload header")
-        _, pad, reserved, size = fmt.RAW_PAYLOAD_HEADER.unpack(b"\0" + head)
-        if reserved:
+        _, pad, element_size, size = fmt.RAW_PAYLOAD_HEADER.unpack(b"\0" + head)
+        if element_size and self.header.version < fmt.FILTERS_SINCE_VERSION:
             raise CorruptDataError(
                 f"raw payload header at offset {offset} has non-zero reserved bits"
             )

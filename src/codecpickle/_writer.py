@@ -152,7 +152,7 @@ class ContainerWriter:
         not contiguous in memory without ever holding a whole copy."""
         self._payload_count += 1
         if self.codec is None:
-            self._write_raw_payload(nbytes, pieces)
+            self._write_raw_payload(nbytes, pieces, itemsize)
         else:
             # The element size travels in the header (0: not told) so that
             # readers can undo filters; wider elements are never filtered.
@@ -180,11 +180,18 @@ class ContainerWriter:
         options = self._filter_options(fmt.KIND_DATA, itemsize)
         return filter_pays_off(self.codec, view, itemsize, options, self._scratch)
 
-    def _write_raw_payload(self, nbytes: int, pieces: Iterable[memoryview]) -> None:
+    def _write_raw_payload(
+        self, nbytes: int, pieces: Iterable[memoryview], itemsize: int
+    ) -> None:
         self._drain()
         pad = fmt.padding_for(self._position)
         self._index.raw_payload(pad, nbytes)
-        self._emit(fmt.RAW_PAYLOAD_HEADER.pack(fmt.KIND_RAW_PAYLOAD, pad, 0, nbytes) + bytes(pad))
+        # The element size is only a record of the array's (never used to
+        # decode): recompressing the stream can then filter its chunks.
+        head = fmt.RAW_PAYLOAD_HEADER.pack(
+            fmt.KIND_RAW_PAYLOAD, pad, _element_size(itemsize), nbytes
+        )
+        self._emit(head + bytes(pad))
         hasher = fmt.new_hasher(self._next_ordinal())
         written = 0
         for piece in pieces:
