@@ -89,7 +89,9 @@ class _BufferSink:
         if not ours and isinstance(exporter, _BARE_EXPORTERS):
             return True  # a bare PickleBuffer: pickle's own bytes/bytearray
         raw = buffer.raw()
-        if raw.nbytes < self._inband_limit:
+        if raw.nbytes < self._inband_limit and not self._writer.filter_pays_off(
+            raw, view.itemsize
+        ):
             return True  # pickle it in-band, inside the opcode stream
         self._writer.write_payload(raw, view.itemsize)
         return False
