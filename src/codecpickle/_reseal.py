@@ -154,11 +154,11 @@ def _walk_records(
                 read_after_end(source, trailer_size[0], units, start)
             return
         if kind == fmt.KIND_OPCODES:
-            _chunk(source, kind, ordinal, offset)
+            _chunk(source, kind, version, ordinal, 0, offset)
             ordinal += 1
         elif kind == fmt.KIND_PAYLOAD:
             head = source.read_exact(fmt.PAYLOAD_HEADER.size - 1, "a payload header")
-            _, _, _, raw_size = fmt.PAYLOAD_HEADER.unpack(bytes([kind]) + head)
+            _, _, element_size, raw_size = fmt.PAYLOAD_HEADER.unpack(bytes([kind]) + head)
             filled = 0
             while filled < raw_size:
                 chunk_offset = source.offset
@@ -167,7 +167,9 @@ def _walk_records(
                         f"payload at offset {offset} is cut short by another record at "
                         f"offset {chunk_offset}"
                     )
-                filled += _chunk(source, fmt.KIND_DATA, ordinal, chunk_offset)
+                filled += _chunk(
+                    source, fmt.KIND_DATA, version, ordinal, element_size, chunk_offset
+                )
                 ordinal += 1
         elif kind == fmt.KIND_RAW_PAYLOAD:
             head = source.read_exact(fmt.RAW_PAYLOAD_HEADER.size - 1, "a raw payload header")
@@ -192,23 +194,29 @@ def _walk_records(
             raise CorruptDataError(f"unknown record kind {kind:#04x} at offset {offset}")
 
 
-def _chunk(source: StreamSource, kind: int, ordinal: int, offset: int) -> int:
+def _chunk(
+    source: StreamSource, kind: int, version: int, ordinal: int, element_size: int, offset: int
+) -> int:
     head = source.read_exact(fmt.CHUNK_HEADER.size - 1, "a chunk header")
-    _, _, raw_size, stored_size = fmt.CHUNK_HEADER.unpack(bytes([kind]) + head)
+    _, flags, raw_size, stored_size = fmt.CHUNK_HEADER.unpack(bytes([kind]) + head)
     remaining = source.remaining()
     if remaining is not None and stored_size > remaining:
         raise TruncatedFileError(
             f"chunk at offset {offset} declares {stored_size} stored bytes but the file has "
             f"only {remaining} left"
         )
-    _check(source, source.read_exact(stored_size, "a chunk"), ordinal, offset)
+    # From version 2 a chunk's seed also holds its flags and element size.
+    seed = fmt.chunk_seed(version, ordinal, flags, element_size)
+    _check(source, source.read_exact(stored_size, "a chunk"), seed, offset, ordinal)
     return int(raw_size)
 
 
-def _check(source: StreamSource, data: Any, ordinal: int, offset: int) -> None:
+def _check(
+    source: StreamSource, data: Any, seed: int, offset: int, ordinal: int | None = None
+) -> None:
     (stored,) = fmt.CHECKSUM.unpack(source.read_exact(fmt.CHECKSUM.size, "a checksum"))
-    if fmt.checksum(data, ordinal) != stored:
-        raise _mismatch(memoryview(data).nbytes, offset, ordinal)
+    if fmt.checksum(data, seed) != stored:
+        raise _mismatch(memoryview(data).nbytes, offset, seed if ordinal is None else ordinal)
 
 
 def _mismatch(size: int, offset: int, ordinal: int) -> ChecksumMismatchError:
