@@ -380,3 +380,37 @@ def test_index_of_an_object_is_read_in_a_few_small_ranges(
     assert [p.raw_size for p in index.payloads] == [obj["big"].nbytes]  # small: in-band
     assert index.size == size
     assert sum(end - start for start, end in spy.ranges) < 512 << 10 < size // 40
+
+
+class _RevokeThenFail:
+    """Revokes the uploading user's key mid-stream, then fails the dump:
+    the upload can then not even be aborted."""
+
+    def __init__(self, server: LoopbackS3, user: str, key: str) -> None:
+        self.server, self.user, self.key = server, user, key
+
+    def __reduce__(self) -> Any:
+        self.server.iam.delete_access_key(UserName=self.user, AccessKeyId=self.key)
+        raise ValueError("failed after the credentials were revoked")
+
+
+def test_an_upload_that_cannot_be_aborted_is_reported(
+    s3_server: LoopbackS3, s3_bucket: str, rng: np.random.Generator
+) -> None:
+    user, key, secret = s3_server.new_user()
+    options = s3_server.storage_options(key=key, secret=secret, default_block_size=5 * MiB)
+    url = f"s3://{s3_bucket}/orphan.cpkl"
+    obj = [rng.random(1_000_000), _RevokeThenFail(s3_server, user, key)]
+    with pytest.raises(ValueError, match="revoked") as info:
+        codecpickle.dump(obj, url, storage_options=options)
+    # The dump's own error is what the caller gets, with a note that the
+    # parts already sent could not be removed.
+    (note,) = info.value.__notes__
+    assert "could not abort the incomplete upload" in note
+    assert "lifecycle" in note
+    # Still no object; the orphaned upload is there (removed here).
+    assert s3_server.keys(s3_bucket) == []
+    (pending,) = s3_server.pending_uploads(s3_bucket)
+    s3_server.client.abort_multipart_upload(
+        Bucket=s3_bucket, Key="orphan.cpkl", UploadId=pending["UploadId"]
+    )
