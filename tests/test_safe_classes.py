@@ -343,3 +343,25 @@ def test_codecs_outside_the_builtin_ones_are_not_looked_up(encoding: str) -> Non
     assert "encoding other than" in out
     assert "encodings." not in out.splitlines()[-1]
     assert "unicodedata" not in out
+
+
+# -- the crash hunt, bounded --------------------------------------------------------
+
+
+@pytest.mark.parametrize(("count", "extra"), [(160, []), (60, ["--pandas"])])
+def test_grammar_crash_hunt_runs_clean(count: int, extra: list[str]) -> None:
+    # scripts/fuzz_grammar.py builds streams from the admitted globals with
+    # random typed arguments and uses what loads, each case in a worker
+    # process with a timeout; a short run must find nothing.
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "fuzz_grammar.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--count", str(count), "--workers", "2", *extra],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"{count} cases (seeds 0..{count - 1}): 0 crashes or deadlocks, 0 hangs" in proc.stdout
