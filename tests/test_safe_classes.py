@@ -285,6 +285,31 @@ def test_opcode_bomb_is_refused_by_the_opcode_budget() -> None:
     assert codecpickle.loads(small.getvalue(), safe=True, max_buffer_size=16 << 20) is None
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        _Reduce(bytes, (2**31,)),
+        _Reduce(bytearray, (2**31,)),
+        _Reduce(np.ndarray, ((2**40,), np.dtype("V0"), b"", 0, None, "C")),
+    ],
+    ids=["bytes", "bytearray", "zero-size-items"],
+)
+def test_work_not_paid_for_by_the_input_is_refused_quickly(call: _Reduce) -> None:
+    # bytes(n) allocates and zeroes n bytes; an array of 2**40 empty items
+    # holds no data but takes 2**40 steps to iterate.
+    assert_quick(2, lambda: codecpickle.loads(stream(call), safe=True))
+
+
+def test_arrays_made_empty_are_bounded_by_the_input() -> None:
+    from codecpickle import _construct
+
+    made = _Reduce(_construct.array, ((10**8,), "|O", "C", None))
+    error = assert_quick(2, lambda: codecpickle.loads(stream(made), safe=True))
+    assert "elements that its data does not hold" in str(error)
+    small = _Reduce(_construct.array, ((1000,), "|O", "C", None))
+    assert codecpickle.loads(stream(small), safe=True).tolist() == [None] * 1000
+
+
 # -- process-wide state ---------------------------------------------------------------
 
 

@@ -107,17 +107,30 @@ def matrix(data: Any) -> np.matrix:
 
 
 def build_array(
-    shape: Any, dtype: np.dtype, order: Any, data: Any, *, max_bytes: int | None = None
+    shape: Any,
+    dtype: np.dtype,
+    order: Any,
+    data: Any,
+    *,
+    max_bytes: int | None = None,
+    max_items: int | None = None,
 ) -> np.ndarray:
     """An ndarray from plain, checked parts; :class:`CorruptDataError` if
     they do not fit together.
 
     ``dtype`` must come from a :class:`DescrParser` (or be one numpy built
     from checked parts).  ``data`` is as for :func:`array`.  ``max_bytes``
-    bounds the memory an array of None (``data=None``) may take, which the
-    input does not bound by itself.
+    bounds the memory an array of None (``data=None``) may take, and
+    ``max_items`` the elements of such an array or of an array of zero-size
+    items: the input does not bound those by itself (using them, element
+    by element, would take time in proportion).
     """
     count = element_count(shape)
+    if max_items is not None and count > max_items and (data is None or dtype.itemsize == 0):
+        raise refuse(
+            f"builds an array of {count} elements that its data does not hold, over the "
+            f"limit of {max_items} for this input"
+        )
     if type(order) is not str or order not in _ORDERS:
         raise refuse(f"gives {order!r} where the memory order 'C' or 'F' belongs")
     if _is_strings(dtype):

@@ -168,6 +168,16 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self._calls[id(found)] = (found, None)
         return found
 
+    def max_items(self) -> int:
+        """The most elements an array whose data the input does not hold may
+        have: the opcode budget, as filling or using it costs about as much
+        work per element as an opcode."""
+        reader = self._reader
+        if not hasattr(reader, "input_offset"):
+            return self.max_bytes
+        requested = getattr(reader, "requested_max_buffer_size", None)
+        return opcode_budget(requested, reader.input_offset)
+
     def is_user_class(self, cls: Any) -> bool:
         """Whether ``cls`` was admitted by the caller with ``allow=``."""
         return self._user_classes.get(id(cls)) is cls
