@@ -153,6 +153,7 @@ def _numpy_dtype(load: RestrictedUnpickler, args: tuple[Any, ...]) -> Any:
             type(type_name) is str and type(align) is bool and type(copy) is bool,
             "gives numpy.dtype malformed arguments",
         )
+        load.pending += 1
         return PendingDtype(type_name, align)
     _count(args, 1, 1, "numpy.dtype")
     return load.translator.simple_dtype(args[0])
@@ -162,6 +163,7 @@ def _numpy_reconstruct(load: RestrictedUnpickler, args: tuple[Any, ...]) -> Pend
     _count(args, 3, 3, "multiarray._reconstruct")
     cls, shape, typecode = args
     _require(shape in ((0,), 0) and typecode in (b"b", "b"), "starts an array rebuild oddly")
+    load.pending += 1
     return PendingArray(_array_class(load, cls), masked=False)
 
 
@@ -175,6 +177,7 @@ def _numpy_mareconstruct(load: RestrictedUnpickler, args: tuple[Any, ...]) -> Pe
         and typecode in (b"b", "b"),
         "starts a masked array rebuild oddly",
     )
+    load.pending += 1
     return PendingArray(np.ma.MaskedArray, masked=True)
 
 

@@ -104,6 +104,8 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self._user_classes: dict[int, type] = {}
         # Object arrays made empty by construct.array, awaiting construct.fill.
         self.unfilled: dict[int, np.ndarray] = {}
+        # Pending numpy objects made and not yet given their state.
+        self.pending = 0
         # id(pending object) -> memo keys it was stored under.
         self._pending_keys: dict[int, list[int]] = {}
 
@@ -137,6 +139,11 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
             # Bytes the buffered reader holds past STOP are still the
             # reader's to account for (ContainerReader.finish refuses them).
             self._reader.unread(raw.tell() - stream.tell())
+            if self.pending:
+                raise CorruptDataError(
+                    f"the stream starts {self.pending} numpy object(s) in numpy's own way "
+                    "but never gives their state, which no genuine stream does; refused"
+                ) from None
             return stop.value
 
     # -- names -------------------------------------------------------------------
@@ -313,6 +320,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
             return
         del state
         self._replace_pending(inst, built)
+        self.pending -= 1
 
     dispatch[pickle.BUILD[0]] = load_build
 
