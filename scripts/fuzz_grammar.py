@@ -455,7 +455,6 @@ def work(start: int, stop: int, verbose: bool, pandas: bool, timeout: int) -> No
     sys.path.insert(0, str(ROOT))
     warnings.simplefilter("ignore")
     signal.signal(signal.SIGALRM, _on_alarm)
-    sys.setrecursionlimit(5000)
     import codecpickle
 
     options = {"allow": codecpickle.PANDAS_GLOBALS} if pandas else {"safe": True}

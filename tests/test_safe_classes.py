@@ -291,8 +291,9 @@ def test_opcode_bomb_is_refused_by_the_opcode_budget() -> None:
         _Reduce(bytes, (2**31,)),
         _Reduce(bytearray, (2**31,)),
         _Reduce(np.ndarray, ((2**40,), np.dtype("V0"), b"", 0, None, "C")),
+        _Reduce(range, (2**62,)),
     ],
-    ids=["bytes", "bytearray", "zero-size-items"],
+    ids=["bytes", "bytearray", "zero-size-items", "range"],
 )
 def test_work_not_paid_for_by_the_input_is_refused_quickly(call: _Reduce) -> None:
     # bytes(n) allocates and zeroes n bytes; an array of 2**40 empty items

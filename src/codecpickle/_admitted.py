@@ -358,7 +358,11 @@ def _from_materialized(cls: type) -> Policy:
 def _builtin_range(load: RestrictedUnpickler, args: tuple[Any, ...]) -> range:
     _count(args, 1, 3, "range")
     _require(all(type(a) is int for a in args), "calls range on non-integers")
-    return range(*args)
+    result = range(*args)
+    # Iterating it (list(), numpy.asarray) takes time in proportion to its
+    # length, which the input does not pay for.
+    _require(len(result) <= load.max_items(), "builds a range longer than the input could hold")
+    return result
 
 
 def _builtin_slice(load: RestrictedUnpickler, args: tuple[Any, ...]) -> slice:
