@@ -43,11 +43,13 @@ from typing import Any
 
 import numpy as np
 
-from ._descr import MAX_DIMS, DescrParser, refuse
+from ._descr import MAX_DIMS, DescrParser, plain_dtype, refuse
 
 __all__ = ["array", "build_array", "dtype", "fill", "masked", "matrix", "scalar"]
 
 _ORDERS = frozenset(("C", "F"))
+# Element types that numpy stores as they are in an object array.
+_ATOMIC = frozenset((str, int, float, bool, bytes, complex, type(None)))
 
 
 def dtype(descr: Any) -> np.dtype:
@@ -57,12 +59,16 @@ def dtype(descr: Any) -> np.dtype:
 
 def array(shape: Any, descr: Any, order: Any, data: Any) -> np.ndarray:
     """An ndarray of ``shape`` and the described dtype over ``data``."""
-    return build_array(shape, DescrParser().dtype(descr), order, data)
+    return build_array(shape, _dtype(descr), order, data)
+
+
+def _dtype(descr: Any) -> np.dtype:
+    return plain_dtype(descr) if type(descr) is str else DescrParser().dtype(descr)
 
 
 def scalar(descr: Any, data: Any) -> Any:
     """A numpy scalar: element ``()`` of a 0-d array of ``data``."""
-    return build_array((), DescrParser().dtype(descr), "C", data)[()]
+    return build_array((), _dtype(descr), "C", data)[()]
 
 
 def fill(target: Any, items: Any) -> None:
@@ -144,7 +150,12 @@ def build_array(
                 )
             return np.empty(shape, dtype, order=order)  # None-filled: numpy's rule
         if dtype.kind == "O" and type(data) is list and len(data) == count:
-            return np.fromiter(data, dtype, count).reshape(shape, order=order)
+            if _ATOMIC.issuperset(map(type, data)):
+                # Nothing numpy could take for a nested sequence: one call.
+                flat = np.array(data, dtype=dtype) if count else np.empty(0, dtype)
+            else:
+                flat = np.fromiter(data, dtype, count)
+            return flat.reshape(shape, order=order)
         result = np.empty(shape, dtype, order=order)
         _fill(result, data, order)
         return result
