@@ -31,6 +31,7 @@ a normal load; object-heavy streams take several times as long.
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import copyreg
 import io
@@ -149,6 +150,13 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     # -- names -------------------------------------------------------------------
 
     def find_class(self, module: str, name: str) -> Any:
+        if self.proto < 3 and self.fix_imports:
+            # Protocol 0-2 pickles spell Python 2's names (__builtin__.set):
+            # checked under the name they resolve to, as the stdlib maps them.
+            if (module, name) in _compat_pickle.NAME_MAPPING:
+                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+            elif module in _compat_pickle.IMPORT_MAPPING:
+                module = _compat_pickle.IMPORT_MAPPING[module]
         found = resolve(self._allowed, module, name, super().find_class)
         return self._admit(f"{module}.{name}", found)
 
