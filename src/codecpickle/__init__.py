@@ -6,6 +6,7 @@ reads the codec from the file's header.  See the README and ``docs/``.
 """
 
 from ._api import dump, dumps, load, loads
+from ._manifest import VersionMismatchWarning
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS
 from .codecs import (
     Codec,
@@ -63,5 +64,7 @@ __all__ = [
     "TruncatedFileError",
     "UnknownCodecError",
     "UnsupportedVersionError",
+    # warnings
+    "VersionMismatchWarning",
     "__version__",
 ]
