@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, Final
 from . import _format as fmt
 from . import _remote
 from ._atomic import atomic_write
+from ._memmap import MappedFile
 from ._foreign import detect as detect_foreign
 from ._foreign import load_foreign, load_foreign_bytes, sniff
 from ._pickling import Pickler, Unpickler
@@ -334,6 +335,7 @@ def _load_file(
         mapped = _map(file, mmap_mode)
         if mapped is not None:
             source = MemorySource(mapped, zero_copy=True)
+            source.mapping = MappedFile.of(mapped, file, mmap_mode)  # np.memmap results
             source.offset = file.tell()
             try:
                 return _load_from(source, threads, verify, mmap_mode, guards=guards)
@@ -398,6 +400,8 @@ def _load_from(
 
 def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None = None) -> Any:
     unpickler = Unpickler(reader) if allowed is None else RestrictedUnpickler(reader, allowed)
+    if reader.mapping is not None:
+        unpickler.find_class = reader.mapping.wrap_find_class(unpickler.find_class)
     try:
         result = unpickler.load()
     except CodecPickleError:
