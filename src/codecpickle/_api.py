@@ -20,9 +20,9 @@ from typing import Any, BinaryIO, Final
 from . import _format as fmt
 from . import _remote
 from ._atomic import atomic_write
-from ._memmap import MappedFile
 from ._foreign import detect as detect_foreign
 from ._foreign import load_foreign, load_foreign_bytes, sniff
+from ._memmap import MappedFile
 from ._pickling import Pickler, Unpickler
 from ._reader import ContainerReader
 from ._restricted import RestrictedUnpickler
