@@ -6,6 +6,7 @@ reads the codec from the file's header.  See the README and ``docs/``.
 """
 
 from ._api import dump, dumps, load, loads
+from ._convert import convert
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS
 from .codecs import (
     Codec,
@@ -39,6 +40,7 @@ __all__ = [
     "dumps",
     "load",
     "loads",
+    "convert",
     # restricted loading
     "PANDAS_GLOBALS",
     "SAFE_GLOBALS",

@@ -335,7 +335,7 @@ def _load_file(
         mapped = _map(file, mmap_mode)
         if mapped is not None:
             source = MemorySource(mapped, zero_copy=True)
-            source.mapping = MappedFile.of(mapped, file, mmap_mode)  # np.memmap results
+            source.array_hook = MappedFile.of(mapped, file, mmap_mode)  # np.memmap results
             source.offset = file.tell()
             try:
                 return _load_from(source, threads, verify, mmap_mode, guards=guards)
@@ -400,8 +400,8 @@ def _load_from(
 
 def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None = None) -> Any:
     unpickler = Unpickler(reader) if allowed is None else RestrictedUnpickler(reader, allowed)
-    if reader.mapping is not None:
-        unpickler.find_class = reader.mapping.wrap_find_class(unpickler.find_class)
+    if reader.array_hook is not None:
+        unpickler.find_class = reader.array_hook.wrap_find_class(unpickler.find_class)
     try:
         result = unpickler.load()
     except CodecPickleError:

@@ -7,47 +7,25 @@ file-backed arrays by their type: ``np.memmap`` with ``filename``,
 ``offset`` and ``mode``, from which a worker process maps the same bytes
 instead of receiving a pickled copy.
 
-So the unpickler's ``find_class`` is wrapped (:meth:`MappedFile.wrap_find_class`):
-every *array constructor* it resolves -- numpy's ``ndarray`` and its
-reconstruction functions, and any function of codecpickle's own
-constructor modules, whatever its name -- is wrapped so that a result whose
-memory lies inside the map comes back as an ``np.memmap`` view of the same
-bytes (:meth:`MappedFile.as_memmap`); everything else is left alone.
+So :class:`MappedFile`, an :class:`~codecpickle._array_hooks.ArrayHook`,
+turns every array a constructor builds whose memory lies inside the map
+into an ``np.memmap`` view of the same bytes (:meth:`MappedFile.as_memmap`).
 """
 
 from __future__ import annotations
 
-import functools
 import mmap
 import os
-import types
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ._array_hooks import ArrayHook
+
 __all__ = ["MappedFile"]
 
-# Modules whose functions build arrays from codecpickle streams (the
-# declarative constructors, the legacy reconstructors, the checked forms
-# restricted loads resolve numpy's names to).
-_CONSTRUCTOR_MODULES = frozenset(
-    ("codecpickle._construct", "codecpickle._reconstruct", "codecpickle._numpy_guards")
-)
-# numpy's own reconstruction functions, under numpy 1.x and 2.x names.
-_NUMPY_CONSTRUCTORS = frozenset(
-    (
-        "numpy.core.multiarray._reconstruct",
-        "numpy._core.multiarray._reconstruct",
-        "numpy.core.numeric._frombuffer",
-        "numpy._core.numeric._frombuffer",
-        "numpy.ma.core._mareconstruct",
-        "numpy.ndarray",
-    )
-)
 
-
-class MappedFile:
+class MappedFile(ArrayHook):
     """The memory map a load reads from, and the file it maps."""
 
     def __init__(self, mapped: mmap.mmap, filename: str, mode: str) -> None:
@@ -92,42 +70,7 @@ class MappedFile:
         view.mode = self._mode
         return view
 
-    # -- constructors --------------------------------------------------------
-
-    def wrap_find_class(self, find_class: Callable[[str, str], Any]) -> Callable[[str, str], Any]:
-        """``find_class`` with array constructors wrapped (see the module
-        docstring)."""
-
-        def mapped_find_class(module: str, name: str) -> Any:
-            found = find_class(module, name)
-            if _is_constructor(found, f"{module}.{name}"):
-                return self._wrap(found)
-            return found
-
-        return mapped_find_class
-
-    def _wrap(self, constructor: Any) -> Callable[..., Any]:
-        as_memmap = self.as_memmap
-
-        @functools.wraps(constructor)
-        def mapped_constructor(*args: Any, **kwargs: Any) -> Any:
-            # Constructors also arrive as arguments (numpy's _reconstruct
-            # takes the ndarray class): hand over the originals.
-            args = tuple(_unwrapped(arg) for arg in args)
-            return as_memmap(constructor(*args, **kwargs))
-
-        mapped_constructor.__wrapped_constructor__ = constructor  # type: ignore[attr-defined]
-        return mapped_constructor
-
-
-def _is_constructor(found: Any, dotted: str) -> bool:
-    if dotted in _NUMPY_CONSTRUCTORS:
-        return True
-    return isinstance(found, types.FunctionType) and found.__module__ in _CONSTRUCTOR_MODULES
-
-
-def _unwrapped(arg: Any) -> Any:
-    return getattr(arg, "__wrapped_constructor__", arg) if callable(arg) else arg
+    adopt = as_memmap
 
 
 def _byte_bounds(array: np.ndarray) -> tuple[int, int]:

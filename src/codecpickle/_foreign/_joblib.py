@@ -176,7 +176,9 @@ def array_spec(state: Any) -> ArraySpec:
 
 
 def _subclass(value: Any) -> type | None:
-    value = unguard(value)  # restricted loads resolve numpy.ndarray to a checked form
+    # Restricted loads resolve numpy.ndarray to a checked form, array hooks
+    # wrap constructors: the class meant is the original.
+    value = unguard(getattr(value, "__wrapped_constructor__", value))
     if value is np.ndarray or value is np.memmap or isinstance(value, MemmapMarker):
         return None
     if isinstance(value, type) and issubclass(value, np.ndarray):

@@ -21,6 +21,7 @@ import sys
 from struct import unpack
 from typing import Any
 
+from .._array_hooks import ArrayHook
 from .._restricted import RestrictedUnpickler
 from ..errors import CorruptDataError
 from . import _joblib
@@ -55,6 +56,7 @@ class _JoblibArrays:
 
     _stream: ForeignStream
     _target: _joblib.MapTarget | None
+    _array_hook: ArrayHook | None = None
     stack: list[Any]
     dispatch: dict[int, Any]
 
@@ -74,7 +76,8 @@ class _JoblibArrays:
         if type(self.stack[-2]) is not _joblib.WrapperStub:
             return False
         spec = _joblib.array_spec(self.stack.pop())
-        self.stack[-1] = _joblib.build_array(spec, self._array_io(), self._target)
+        array = _joblib.build_array(spec, self._array_io(), self._target)
+        self.stack[-1] = array if self._array_hook is None else self._array_hook.adopt(array)
         return True
 
     def _array_io(self) -> _joblib.ArrayIO:

@@ -1,0 +1,83 @@
+"""Post-processing the arrays a stream's constructors build.
+
+A load can hand every array the stream builds to an :class:`ArrayHook`
+(``_memmap.MappedFile`` turns mapped ones into ``np.memmap``; ``convert``
+spools them to disk).  Arrays are built by whatever constructors the stream
+names, so the hook wraps the unpickler's ``find_class``: every *array
+constructor* it resolves -- numpy's ``ndarray`` and reconstruction
+functions, and any function of codecpickle's own constructor modules,
+whatever its name -- is wrapped so that its result goes through
+:meth:`ArrayHook.adopt`; everything else is left alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["ArrayHook"]
+
+# Modules whose functions build arrays from codecpickle streams (the
+# declarative constructors, the legacy reconstructors, the checked forms
+# restricted loads resolve numpy's names to).
+_CONSTRUCTOR_MODULES = frozenset(
+    ("codecpickle._construct", "codecpickle._reconstruct", "codecpickle._numpy_guards")
+)
+# numpy's own reconstruction functions, under numpy 1.x and 2.x names.
+_NUMPY_CONSTRUCTORS = frozenset(
+    (
+        "numpy.core.multiarray._reconstruct",
+        "numpy._core.multiarray._reconstruct",
+        "numpy.core.numeric._frombuffer",
+        "numpy._core.numeric._frombuffer",
+        "numpy.ma.core._mareconstruct",
+        "numpy.ndarray",
+    )
+)
+
+
+class ArrayHook:
+    """Wraps array constructors so their results pass through :meth:`adopt`."""
+
+    def adopt(self, obj: Any) -> Any:
+        """What the load returns in place of ``obj``, an array just built."""
+        return obj
+
+    # -- constructors --------------------------------------------------------
+
+    def wrap_find_class(self, find_class: Callable[[str, str], Any]) -> Callable[[str, str], Any]:
+        """``find_class`` with array constructors wrapped (see the module
+        docstring)."""
+
+        def mapped_find_class(module: str, name: str) -> Any:
+            found = find_class(module, name)
+            if _is_constructor(found, f"{module}.{name}"):
+                return self._wrap(found)
+            return found
+
+        return mapped_find_class
+
+    def _wrap(self, constructor: Any) -> Callable[..., Any]:
+        adopt = self.adopt
+
+        @functools.wraps(constructor, updated=())
+        def mapped_constructor(*args: Any, **kwargs: Any) -> Any:
+            # Constructors also arrive as arguments (numpy's _reconstruct
+            # takes the ndarray class): hand over the originals.
+            args = tuple(_unwrapped(arg) for arg in args)
+            return adopt(constructor(*args, **kwargs))
+
+        mapped_constructor.__wrapped_constructor__ = constructor  # type: ignore[attr-defined]
+        return mapped_constructor
+
+
+def _is_constructor(found: Any, dotted: str) -> bool:
+    if dotted in _NUMPY_CONSTRUCTORS:
+        return True
+    return isinstance(found, types.FunctionType) and found.__module__ in _CONSTRUCTOR_MODULES
+
+
+def _unwrapped(arg: Any) -> Any:
+    return getattr(arg, "__wrapped_constructor__", arg) if callable(arg) else arg
