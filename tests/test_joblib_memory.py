@@ -13,6 +13,8 @@ import pytest
 import codecpickle
 import codecpickle.joblib
 from codecpickle import _format as fmt
+from codecpickle._reader import read_header_meta
+from codecpickle._sources import StreamSource
 
 CALLS: list[int] = []
 
@@ -57,9 +59,8 @@ def test_compressed_store_with_threads(tmp_path):
     assert CALLS == [50_000]
     assert type(hit["array"]) is np.ndarray
     (output,) = _outputs(tmp_path)
-    meta = codecpickle._reader.read_header_meta(
-        codecpickle._sources.StreamSource(open(output, "rb"))  # noqa: SIM115
-    )[1]
+    with open(output, "rb") as file:
+        meta = read_header_meta(StreamSource(file))[1]
     assert meta["codec"] == "zstd"
 
 
