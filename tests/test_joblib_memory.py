@@ -10,8 +10,6 @@ import joblib
 import numpy as np
 import pytest
 
-import codecpickle
-import codecpickle.joblib
 from codecpickle import _format as fmt
 from codecpickle._reader import read_header_meta
 from codecpickle._sources import StreamSource
