@@ -25,7 +25,6 @@ from ._foreign import load_foreign, load_foreign_bytes, sniff
 from ._memmap import MappedFile
 from ._pickling import Pickler, Unpickler
 from ._reader import ContainerReader
-from ._restricted import RestrictedUnpickler
 from ._safe import make_allowlist
 from ._sources import MemorySource, StreamSource
 from ._writer import ContainerWriter
@@ -399,7 +398,13 @@ def _load_from(
 
 
 def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None = None) -> Any:
-    unpickler = Unpickler(reader) if allowed is None else RestrictedUnpickler(reader, allowed)
+    if allowed is None:
+        unpickler: Any = Unpickler(reader)
+    else:
+        # Imported on first use: most processes never load restricted.
+        from ._restricted import RestrictedUnpickler
+
+        unpickler = RestrictedUnpickler(reader, allowed)
     if reader.array_hook is not None:
         unpickler.find_class = reader.array_hook.wrap_find_class(unpickler.find_class)
     try:

@@ -37,7 +37,7 @@ from ..errors import (
 from ._decompress import open_decompressed
 from ._detect import HEAD_SIZE, Kind, detect
 from ._joblib import MapTarget
-from ._stream import ForeignStream
+from ._stream import CountingReader, ForeignStream
 from ._unpicklers import FastUnpickler, JoblibStreamFound, JoblibUnpickler, SafeJoblibUnpickler
 
 __all__ = ["Kind", "detect", "load_foreign", "load_foreign_bytes", "sniff"]
@@ -92,8 +92,14 @@ def load_foreign(
         if seekable:
             file.seek(start)
         if kind.compressed:
-            reader = open_decompressed(kind, file)
-            return ForeignStream(reader, what, max_buffer_size=max_buffer_size)
+            counted = CountingReader(file)
+            reader = open_decompressed(kind, counted)  # type: ignore[arg-type]
+            return ForeignStream(
+                reader,
+                what,
+                max_buffer_size=max_buffer_size,
+                input_read=lambda: counted.count,
+            )
         return ForeignStream(
             file,
             what,
