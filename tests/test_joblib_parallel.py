@@ -33,11 +33,12 @@ def describe(array):
     }
 
 
+@pytest.mark.parametrize("safe", [False, True])
 @pytest.mark.parametrize("mode", ["r", "r+", "c"])
-def test_codecpickle_mmap_load_gives_memmaps(tmp_path, mode):
+def test_codecpickle_mmap_load_gives_memmaps(tmp_path, mode, safe):
     path = tmp_path / "data.cpkl"
     codecpickle.dump(OBJ, path)
-    loaded = codecpickle.load(path, mmap_mode=mode)
+    loaded = codecpickle.load(path, mmap_mode=mode, safe=safe)
     raw = path.read_bytes()
     for key in ("c_order", "fortran"):
         array = loaded[key]

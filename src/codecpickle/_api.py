@@ -406,7 +406,7 @@ def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None = None) ->
 
         unpickler = RestrictedUnpickler(reader, allowed)
     if reader.array_hook is not None:
-        unpickler.find_class = reader.array_hook.wrap_find_class(unpickler.find_class)
+        reader.array_hook.attach(unpickler)
     try:
         result = unpickler.load()
     except CodecPickleError:

@@ -45,6 +45,25 @@ class ArrayHook:
         """What the load returns in place of ``obj``, an array just built."""
         return obj
 
+    def attach(self, unpickler: Any) -> None:
+        """Make ``unpickler`` hand the arrays it builds to :meth:`adopt`.
+
+        Restricted unpicklers call only the globals they admitted, by
+        identity, through their ``_call``: there every call's result goes
+        through :meth:`adopt` (which leaves anything but its arrays alone).
+        Other unpicklers get a wrapped ``find_class``.
+        """
+        restricted_call = getattr(unpickler, "_call", None)
+        if restricted_call is not None:
+            adopt = self.adopt
+
+            def adopting_call(*args: Any, **kwargs: Any) -> Any:
+                return adopt(restricted_call(*args, **kwargs))
+
+            unpickler._call = adopting_call
+        else:
+            unpickler.find_class = self.wrap_find_class(unpickler.find_class)
+
     # -- constructors --------------------------------------------------------
 
     def wrap_find_class(self, find_class: Callable[[str, str], Any]) -> Callable[[str, str], Any]:

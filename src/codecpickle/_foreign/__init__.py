@@ -158,7 +158,7 @@ def _load_unrestricted(
 
 def _hooked(unpickler: Any, array_hook: ArrayHook | None) -> Any:
     if array_hook is not None:
-        unpickler.find_class = array_hook.wrap_find_class(unpickler.find_class)
+        array_hook.attach(unpickler)
         unpickler._array_hook = array_hook  # joblib's arrays
     return unpickler
 
