@@ -18,9 +18,9 @@ def unmapped(obj: Any) -> Any:
     :func:`assert_same`."""
     if isinstance(obj, np.memmap):
         return obj.view(np.ndarray)
-    if isinstance(obj, dict):
+    if type(obj) is dict:
         return {key: unmapped(value) for key, value in obj.items()}
-    if isinstance(obj, list | tuple):
+    if type(obj) in (list, tuple):
         return type(obj)(unmapped(value) for value in obj)
     return obj
 

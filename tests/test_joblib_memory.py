@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from codecpickle import _format as fmt
+from codecpickle.joblib import BACKEND_NAME  # importing registers the backend
 from codecpickle._reader import read_header_meta
 from codecpickle._sources import StreamSource
 
@@ -26,9 +27,13 @@ def _outputs(location):
     return sorted(location.rglob("output.pkl"))
 
 
+def test_backend_is_registered_under_its_name():
+    assert BACKEND_NAME == "codecpickle"
+
+
 def test_cache_hit_is_memory_mapped_and_stored_by_codecpickle(tmp_path):
     CALLS.clear()
-    memory = joblib.Memory(tmp_path, backend="codecpickle", verbose=0)
+    memory = joblib.Memory(tmp_path, backend=BACKEND_NAME, verbose=0)
     cached = memory.cache(compute)
     first = cached(100_000)
     again = cached(100_000)
@@ -46,7 +51,7 @@ def test_compressed_store_with_threads(tmp_path):
     CALLS.clear()
     memory = joblib.Memory(
         tmp_path,
-        backend="codecpickle",
+        backend=BACKEND_NAME,
         verbose=0,
         compress="zstd:3",
         backend_options={"threads": 2},
@@ -64,17 +69,17 @@ def test_compressed_store_with_threads(tmp_path):
 
 def test_memory_compress_means_zstd_and_memory_map_can_be_turned_off(tmp_path):
     memory = joblib.Memory(
-        tmp_path, backend="codecpickle", verbose=0, backend_options={"memory_map": False}
+        tmp_path, backend=BACKEND_NAME, verbose=0, backend_options={"memory_map": False}
     )
     assert type(memory.cache(compute)(10) and memory.cache(compute)(10)["array"]) is np.ndarray
-    compressed = joblib.Memory(tmp_path / "z", backend="codecpickle", verbose=0, compress=3)
+    compressed = joblib.Memory(tmp_path / "z", backend=BACKEND_NAME, verbose=0, compress=3)
     assert compressed.store_backend.codec.name == "zstd"
     assert compressed.store_backend.codec.level == 3
 
 
 def test_clear_and_reduce_size(tmp_path):
     CALLS.clear()
-    memory = joblib.Memory(tmp_path, backend="codecpickle", verbose=0)
+    memory = joblib.Memory(tmp_path, backend=BACKEND_NAME, verbose=0)
     cached = memory.cache(compute)
     for n in (10_000, 20_000, 30_000):
         cached(n)
@@ -94,7 +99,7 @@ def test_clear_and_reduce_size(tmp_path):
 
 def test_unknown_backend_options_are_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown backend_options"):
-        joblib.Memory(tmp_path, backend="codecpickle", backend_options={"colour": 1})
+        joblib.Memory(tmp_path, backend=BACKEND_NAME, backend_options={"colour": 1})
 
 
 def test_importing_codecpickle_does_not_import_joblib():

@@ -17,13 +17,20 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 __all__ = ["ArrayHook"]
 
 # Modules whose functions build arrays from codecpickle streams (the
 # declarative constructors, the legacy reconstructors, the checked forms
 # restricted loads resolve numpy's names to).
 _CONSTRUCTOR_MODULES = frozenset(
-    ("codecpickle._construct", "codecpickle._reconstruct", "codecpickle._numpy_guards")
+    (
+        "codecpickle._construct",
+        "codecpickle._construct_pandas",
+        "codecpickle._reconstruct",
+        "codecpickle._numpy_guards",
+    )
 )
 # numpy's own reconstruction functions, under numpy 1.x and 2.x names.
 _NUMPY_CONSTRUCTORS = frozenset(
@@ -57,8 +64,10 @@ class ArrayHook:
         if restricted_call is not None:
             adopt = self.adopt
 
-            def adopting_call(*args: Any, **kwargs: Any) -> Any:
-                return adopt(restricted_call(*args, **kwargs))
+            def adopting_call(func: Any, args: Any, *rest: Any, **kwargs: Any) -> Any:
+                if type(args) is tuple:
+                    args = tuple(_plain(arg) for arg in args)
+                return adopt(restricted_call(func, args, *rest, **kwargs))
 
             unpickler._call = adopting_call
         else:
@@ -85,7 +94,7 @@ class ArrayHook:
         def mapped_constructor(*args: Any, **kwargs: Any) -> Any:
             # Constructors also arrive as arguments (numpy's _reconstruct
             # takes the ndarray class): hand over the originals.
-            args = tuple(_unwrapped(arg) for arg in args)
+            args = tuple(_plain(_unwrapped(arg)) for arg in args)
             return adopt(constructor(*args, **kwargs))
 
         mapped_constructor.__wrapped_constructor__ = constructor  # type: ignore[attr-defined]
@@ -96,6 +105,26 @@ def _is_constructor(found: Any, dotted: str) -> bool:
     if dotted in _NUMPY_CONSTRUCTORS:
         return True
     return isinstance(found, types.FunctionType) and found.__module__ in _CONSTRUCTOR_MODULES
+
+
+def _plain(arg: Any, depth: int = 2) -> Any:
+    """A memmap handed to another constructor (directly, or in the lists,
+    tuples and dicts of its arguments) as a plain ndarray view of it:
+    constructors check for exact ndarrays, and the view's base is still the
+    memmap (which is all ``joblib.Parallel`` looks for).  Containers are
+    copied only when they hold a memmap."""
+    kind = type(arg)
+    if kind is np.memmap:
+        return arg.view(np.ndarray)
+    if depth and kind in (list, tuple):
+        items = [_plain(item, depth - 1) for item in arg]
+        if any(new is not old for new, old in zip(items, arg, strict=True)):
+            return kind(items)
+    elif depth and kind is dict:
+        values = {key: _plain(value, depth - 1) for key, value in arg.items()}
+        if any(values[key] is not value for key, value in arg.items()):
+            return values
+    return arg
 
 
 def _unwrapped(arg: Any) -> Any:
