@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from codecpickle import _format as fmt
-from codecpickle.joblib import BACKEND_NAME  # importing registers the backend
 from codecpickle._reader import read_header_meta
 from codecpickle._sources import StreamSource
+from codecpickle.joblib import BACKEND_NAME  # importing registers the backend
 
 CALLS: list[int] = []
 

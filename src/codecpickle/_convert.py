@@ -29,6 +29,7 @@ from . import _api
 from ._array_hooks import ArrayHook
 from ._atomic import atomic_write
 from ._foreign import load_foreign, sniff
+from ._manifest import environment
 from ._pickling import Pickler
 from ._sources import StreamSource
 from ._writer import ContainerWriter
@@ -146,8 +147,9 @@ def _dump(
         )
         try:
             with ExitStack() as files:
-                _SpoolPickler(writer, spool, files).dump(obj)
-            writer.finish()
+                pickler = _SpoolPickler(writer, spool, files)
+                pickler.dump(obj)
+            writer.finish(environment(pickler.modules))
         except BaseException:
             writer.abort()
             raise

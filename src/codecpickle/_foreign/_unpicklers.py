@@ -231,9 +231,7 @@ class SafeJoblibUnpickler(_JoblibArrays, RestrictedUnpickler):
             found = _latin1_bytes
         if found is None:
             return super().find_class(module, name)
-        if callable(found):
-            self._admit(dotted, found)  # called as it is: it checks its arguments
-        return found
+        return self.admit_foreign(found)  # called as it is: it checks its arguments
 
     def _wrapped_array(self, spec: _joblib.ArraySpec) -> Any:
         # The dtype through the safe profile's table, the array through its
