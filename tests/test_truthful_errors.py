@@ -176,8 +176,8 @@ def test_bytes_paths(tmp_path):
     codecpickle.dump(obj, path)
     np.testing.assert_array_equal(codecpickle.load(path)["a"], obj["a"])
     np.testing.assert_array_equal(codecpickle.load(path, mmap_mode="r")["a"], obj["a"])
-    codecpickle.dump(obj, os.fsencode(tmp_path / "obj.zst"))  # the extension picks zstd
-    assert b'"codec":"zstd"' in (tmp_path / "obj.zst").read_bytes()[:200]
+    codecpickle.dump(obj, os.fsencode(tmp_path / "obj.cpkl.zst"))  # the extension picks zstd
+    assert b'"codec":"zstd"' in (tmp_path / "obj.cpkl.zst").read_bytes()[:200]
 
 
 # -- codec names ----------------------------------------------------------------
