@@ -6,6 +6,7 @@ reads the codec from the file's header.  See the README and ``docs/``.
 """
 
 from ._api import dump, dumps, load, loads
+from ._inspect import Inspection, inspect, untrusted_types
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS
 from .codecs import (
     Codec,
@@ -39,6 +40,10 @@ __all__ = [
     "dumps",
     "load",
     "loads",
+    # looking inside without loading
+    "Inspection",
+    "inspect",
+    "untrusted_types",
     # restricted loading
     "PANDAS_GLOBALS",
     "SAFE_GLOBALS",

@@ -41,8 +41,10 @@ import numpy as np
 
 from ._numpy_guards import DtypeDepths, build_array, exposes_object_memory, rebuilt_dtype
 from ._reader import ContainerReader
-from ._safe import check_extension_registry, resolve
-from .errors import CorruptDataError, ForbiddenGlobalError
+from ._safe import check_extension_registry, forbidden_globals, resolve
+from ._scan import OPAQUE, OpcodeScanner, as_scan_value, global_value, iter_chunks
+from ._skim import skim_payloads
+from .errors import CodecPickleError, CorruptDataError, ForbiddenGlobalError
 
 __all__ = ["RestrictedUnpickler"]
 
@@ -63,6 +65,8 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         # id(dtype) -> memo keys it was stored under.
         self._dtype_keys: dict[int, list[int]] = {}
         self._dtype_depths = DtypeDepths()
+        # The global find_class is resolving: still set if it was refused.
+        self._refused_name: tuple[str, str] | None = None
 
     def load(self) -> Any:
         """The stdlib's ``load``, reading opcodes through a buffered reader.
@@ -85,6 +89,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self.append = self.stack.append
         self.proto = 0
         dispatch = self.dispatch
+        key = b""
         try:
             while True:
                 key = read(1)
@@ -96,9 +101,47 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
             # reader's to account for (ContainerReader.finish refuses them).
             self._reader.unread(raw.tell() - stream.tell())
             return stop.value
+        except ForbiddenGlobalError as refused:
+            if not refused.names:
+                raise
+            raise self._every_forbidden(refused, key, stream) from None
 
     def find_class(self, module: str, name: str) -> Any:
-        return resolve(self._allowed, module, name, super().find_class, self._track_global)
+        self._refused_name = (module, name)
+        found = resolve(self._allowed, module, name, super().find_class, self._track_global)
+        self._refused_name = None
+        return found
+
+    # -- listing every forbidden global ----------------------------------------------
+
+    def _every_forbidden(
+        self, refused: ForbiddenGlobalError, key: bytes, stream: io.BufferedReader
+    ) -> ForbiddenGlobalError:
+        """The error for the first refused global, completed with every
+        other one the rest of the stream names: the rest is walked by the
+        opcode scanner (nothing in it runs), starting from this
+        unpickler's stack and memo, with payload data stepped over."""
+        scanner = OpcodeScanner(iter_chunks(stream.read1))
+        marks, flat = [], []
+        for segment in self.metastack:
+            flat.extend(segment)
+            marks.append(len(flat))
+        flat.extend(self.stack)
+        memo = {index: as_scan_value(value) for index, value in self.memo.items()}
+        scanner.seed([as_scan_value(value) for value in flat], marks, memo, self.proto)
+        _finish_refused_opcode(scanner, key, self._refused_name)
+
+        skim_payloads(self._reader)
+        buffers = self._reader.buffers()
+        scanner._on_next_buffer = lambda _: next(buffers)
+        note = ""
+        try:
+            found = scanner.run().globals
+        except CodecPickleError as exc:
+            found = scanner.result.globals
+            note = f" (the rest of the stream could not be scanned: {exc})"
+        rest = [ref.dotted for ref in found if ref.dotted not in self._allowed]
+        return forbidden_globals([*refused.names, *rest], note)
 
     def _track_global(self, obj: Any) -> None:
         self._globals[id(obj)] = obj
@@ -297,6 +340,23 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     for _code in set(range(256)) - dispatch.keys():
         dispatch[_code] = lambda self, _code=_code: _invalid_opcode(_code)
     del _code
+
+
+def _finish_refused_opcode(
+    scanner: OpcodeScanner, key: bytes, refused_name: tuple[str, str] | None
+) -> None:
+    """Leave the scanner's stack as the opcode that was refused would have
+    left it, had it run: the stdlib unpickler stopped inside it."""
+    if refused_name is not None:  # find_class refused a GLOBAL, STACK_GLOBAL or INST
+        if key == pickle.INST and scanner.marks:
+            scanner.stack[scanner.marks.pop() :] = []
+            scanner.stack.append(OPAQUE)
+        else:
+            scanner.stack.append(global_value(*refused_name))
+    elif key == pickle.REDUCE:  # getattr refused an attribute: its result
+        scanner.stack[-1:] = [OPAQUE]
+    else:  # INST or OBJ calling getattr, its MARK already popped
+        scanner.stack.append(OPAQUE)
 
 
 class _OpcodeStream(io.RawIOBase):

@@ -238,11 +238,7 @@ def resolve(
     """
     dotted = f"{module}.{name}"
     if dotted not in allowed:
-        raise ForbiddenGlobalError(
-            f"the stream needs the global {dotted!r}, which a restricted load does not "
-            "allow. If you trust this file, load it with safe=False; if only this "
-            f"global, pass allow=[{dotted!r}]."
-        )
+        raise forbidden_globals([dotted])
     if dotted == "builtins.getattr":
         found = _checked_getattr(allowed, track)
     else:
@@ -251,6 +247,24 @@ def resolve(
             found = find_class(module, name)
     track(found)
     return found
+
+
+def forbidden_globals(names: Iterable[str], note: str = "") -> ForbiddenGlobalError:
+    """The error for a stream that needs the globals ``names`` (in the
+    order the stream names them), which the allowlist refuses."""
+    names = list(dict.fromkeys(names))
+    quoted = ", ".join(repr(name) for name in names)
+    if len(names) == 1:
+        needs = f"the global {quoted}, which a restricted load does not allow"
+        only = "if only this global"
+    else:
+        needs = f"{len(names)} globals that a restricted load does not allow: {quoted}"
+        only = "to admit only these"
+    return ForbiddenGlobalError(
+        f"the stream needs {needs}. If you trust this file, load it with safe=False; "
+        f"{only}, pass allow=[{quoted}].{note}",
+        names=names,
+    )
 
 
 def check_extension_registry(allowed: frozenset[str]) -> None:
@@ -290,7 +304,8 @@ def _checked_getattr(
         if dotted is None or not isinstance(name, str) or dotted not in allowed:
             raise ForbiddenGlobalError(
                 f"the stream asks for attribute {name!r} of {owner!r}, which a restricted "
-                "load does not allow"
+                "load does not allow",
+                names=[dotted] if dotted is not None and isinstance(name, str) else [],
             )
         attribute = getattr(owner, name)
         track(attribute)
