@@ -5,6 +5,7 @@ bounded memory, without importing or calling anything."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime
 import decimal
 import fractions
@@ -202,10 +203,8 @@ def _scan_or_corrupt(data: bytes) -> None:
     signal.alarm(HANG_SECONDS)
     try:
         for chunks in ((data,), _pieces(data), _pieces(data, 1)):
-            try:
+            with contextlib.suppress(codecpickle.CorruptDataError):
                 OpcodeScanner(chunks).run()
-            except codecpickle.CorruptDataError:
-                pass
     finally:
         signal.alarm(0)
 
