@@ -369,7 +369,7 @@ class _SkippingSource(StreamSource):
 
     def _scratch(self, size: int) -> memoryview:
         if self._buffer is None or len(self._buffer) < size:
-            self._buffer = memoryview(np.empty(size, dtype=np.uint8))
+            self._buffer = np.empty(size, dtype=np.uint8).data
         return self._buffer[:size]
 
 

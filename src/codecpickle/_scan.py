@@ -614,8 +614,11 @@ class OpcodeScanner:
             push(self._top())
 
         # -- constants
+        def constant(value: Any) -> Callable[[], None]:
+            return lambda: push(value)
+
         for code, value in ((b"N", None), (b"\x88", True), (b"\x89", False)):
-            table[code[0]] = lambda value=value: push(value)
+            table[code[0]] = constant(value)
 
         @op(b"I")  # INT (text; "00"/"01" are the protocol-0 booleans)
         def _() -> None:

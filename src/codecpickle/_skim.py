@@ -123,7 +123,7 @@ def skip(source: Any, nbytes: int, what: str) -> None:
     elif isinstance(source, MemorySource):
         source.view(nbytes, what)
     else:
-        scratch = memoryview(np.empty(min(nbytes, _SKIP_PIECE), dtype=np.uint8))
+        scratch = np.empty(min(nbytes, _SKIP_PIECE), dtype=np.uint8).data
         left = nbytes
         while left:
             step = min(left, len(scratch))
