@@ -2,10 +2,11 @@
 
     python benchmarks/inspect_large.py [--gib 1.0] [--codec zstd] [--keep PATH]
 
-Writes (or reuses, with ``--keep``) a dict of arrays holding ``--gib`` GiB of raw data (smooth float64,
-float32 and int64 ids, with a Fortran-ordered array and a few small ones)
-compressed with ``--codec``, then times ``inspect`` (cold and warm) and a
-full ``load`` of it, and the bytes each read from the file (``rchar`` from
+Writes (or reuses, with ``--keep``) a dict of arrays holding ``--gib`` GiB
+of raw data (smooth float64, float32 and int64 ids, with a Fortran-ordered
+array and a few small ones) compressed with ``--codec``, then times
+``inspect`` (cold and warm) and a full ``load`` of it, and the bytes each
+read from the file (``rchar`` from
 ``/proc/self/io``, Linux only).  ``inspect`` reads the header, the opcode
 chunks, each payload's chunk headers and the END record, and seeks over
 everything else.  ``--pickles`` also times a restricted load of 300,000
