@@ -4,6 +4,7 @@ every refused global: nothing from the file runs or is imported."""
 from __future__ import annotations
 
 import fractions
+import gzip
 import io
 import json
 import os
@@ -104,6 +105,16 @@ def test_every_object_of_a_multi_object_stream(tmp_path: Path) -> None:
     with open(path, "rb") as handle:
         assert codecpickle.inspect(handle).to_dict() == via_bytes.to_dict()
         assert handle.tell() == len(data)
+
+
+def test_file_objects_that_cannot_seek_from_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "a.cpkl.gz"
+    with gzip.open(path, "wb") as out:
+        codecpickle.dump(ARRAYS, out)
+        codecpickle.dump([1], out)
+    with gzip.open(path, "rb") as handle:
+        found = codecpickle.inspect(handle)
+    assert [len(o.arrays) for o in found.objects] == [3, 0]
 
 
 def test_payload_data_is_neither_read_nor_decoded(tmp_path: Path, monkeypatch: Any) -> None:

@@ -295,8 +295,8 @@ def untrusted_types(
 
 
 def _inspect_input(file: Any, allowed: frozenset[str]) -> tuple[ObjectInfo, ...]:
-    seekable = _seekable(file)
-    size = _remaining(file) if seekable else None
+    size = _remaining(file) if _seekable(file) else None
+    seekable = size is not None
     objects: list[ObjectInfo] = []
     offset = 0
     while size is None or offset < size:
@@ -321,10 +321,15 @@ def _seekable(file: Any) -> bool:
         return False
 
 
-def _remaining(file: Any) -> int:
-    start = file.tell()
-    end = file.seek(0, io.SEEK_END)
-    file.seek(start)
+def _remaining(file: Any) -> int | None:
+    """Bytes from the position to the end; None when the file cannot say
+    (a GzipFile cannot seek from its end: it is then read through)."""
+    try:
+        start = file.tell()
+        end = file.seek(0, io.SEEK_END)
+        file.seek(start)
+    except (OSError, ValueError):
+        return None
     return int(end - start)
 
 
