@@ -39,7 +39,7 @@ def _rchar() -> int:
 def _objects(gib: float) -> dict[str, Any]:
     total = int(gib * (1 << 30))
     rng = np.random.default_rng(0)
-    n = total // 28  # 8 + 8 + 8 + 4 bytes of arrays per n
+    n = total // 28 // 1024 * 1024  # 8 + 8 + 8 + 4 bytes of arrays per n
     smooth = np.cumsum(rng.normal(size=n)).round(3)
     return {
         "smooth_f8": smooth,
