@@ -349,7 +349,7 @@ def _finish_refused_opcode(
     left it, had it run: the stdlib unpickler stopped inside it."""
     if refused_name is not None:  # find_class refused a GLOBAL, STACK_GLOBAL or INST
         if key == pickle.INST and scanner.marks:
-            scanner.stack[scanner.marks.pop() :] = []
+            scanner.pop_mark()
             scanner.stack.append(OPAQUE)
         else:
             scanner.stack.append(global_value(*refused_name))

@@ -380,8 +380,11 @@ class OpcodeScanner:
         # container walk can check a payload record came before it.
         self._on_next_buffer = on_next_buffer
         self.result = ScanResult()
+        # The stack is one list for the scanner's life (handlers bind its
+        # append); marks are stack heights, the fence the innermost one.
         self.stack: list[Any] = []
         self.marks = array("q")
+        self._fence = 0
         self._memo: list[Any] = []
         self._sparse_memo: dict[int, Any] = {}
         self._memo_count = 0
@@ -395,8 +398,9 @@ class OpcodeScanner:
     ) -> None:
         """Start from an unpickler's state (values already converted with
         :func:`as_scan_value`), to scan the rest of a stream it stopped in."""
-        self.stack = list(stack)
+        self.stack[:] = stack
         self.marks = array("q", marks)
+        self._fence = self.marks[-1] if self.marks else 0
         for key, value in memo.items():
             self._memo_put(key, value)
         self.result.protocol = protocol
@@ -414,12 +418,16 @@ class OpcodeScanner:
         start = cursor.offset
         try:
             while True:
-                self._opcode_offset = cursor.offset
-                code = cursor.byte()
-                handler = handlers.get(code)
-                if handler is None:
-                    raise self._error(f"invalid opcode {bytes([code])!r}")
-                if handler():
+                # The cursor's byte(), inlined: this loop runs per opcode.
+                pos = cursor.pos
+                if pos < len(cursor.buf):
+                    code = cursor.buf[pos]
+                    cursor.pos = pos + 1
+                else:
+                    code = cursor.byte()
+                    pos = 0
+                self._opcode_offset = cursor.base + pos
+                if handlers[code]():
                     break
         except _End:
             raise CorruptDataError(
@@ -439,23 +447,29 @@ class OpcodeScanner:
 
     # -- stack --------------------------------------------------------------------
 
-    def _floor(self) -> int:
-        return self.marks[-1] if self.marks else 0
-
     def _pop(self) -> Any:
-        if len(self.stack) <= self._floor():
+        stack = self.stack
+        if len(stack) <= self._fence:
             raise self._error("stack underflow")
-        return self.stack.pop()
+        return stack.pop()
 
     def _top(self) -> Any:
-        if len(self.stack) <= self._floor():
+        stack = self.stack
+        if len(stack) <= self._fence:
             raise self._error("stack underflow")
-        return self.stack[-1]
+        return stack[-1]
 
-    def _pop_mark(self) -> list[Any]:
-        if not self.marks:
+    def _mark(self) -> None:
+        self._fence = len(self.stack)
+        self.marks.append(self._fence)
+
+    def pop_mark(self) -> list[Any]:
+        """Pop the items above the innermost MARK, and the MARK."""
+        marks = self.marks
+        if not marks:
             raise self._error("no MARK to pop to")
-        start = self.marks.pop()
+        start = marks.pop()
+        self._fence = marks[-1] if marks else 0
         items = self.stack[start:]
         del self.stack[start:]
         return items
@@ -538,7 +552,7 @@ class OpcodeScanner:
     # Each handler reads its argument and applies its stack effect; STOP
     # returns True.
 
-    def _dispatch_table(self) -> dict[int, Callable[[], bool | None]]:
+    def _dispatch_table(self) -> list[Callable[[], bool | None]]:
         c = self._cursor
         table: dict[int, Callable[[], bool | None]] = {}
 
@@ -549,8 +563,7 @@ class OpcodeScanner:
 
             return register
 
-        def push(value: Any) -> None:
-            self.stack.append(value)
+        push = self.stack.append
 
         def string(raw: bytes | None, encoding: str) -> Any:
             if raw is None:
@@ -594,20 +607,18 @@ class OpcodeScanner:
             self._pop()
             return True
 
-        @op(b"(")  # MARK
-        def _() -> None:
-            self.marks.append(len(self.stack))
+        table[b"("[0]] = self._mark  # MARK
 
         @op(b"0")  # POP
         def _() -> None:
-            if len(self.stack) > self._floor():
+            if len(self.stack) > self._fence:
                 self.stack.pop()
             else:
-                self._pop_mark()
+                self.pop_mark()
 
         @op(b"1")  # POP_MARK
         def _() -> None:
-            self._pop_mark()
+            self.pop_mark()
 
         @op(b"2")  # DUP
         def _() -> None:
@@ -737,7 +748,7 @@ class OpcodeScanner:
 
         @op(b"t")  # TUPLE
         def _() -> None:
-            push(tuple(self._pop_mark()))
+            push(tuple(self.pop_mark()))
 
         for size, code in ((1, b"\x85"), (2, b"\x86"), (3, b"\x87")):  # TUPLE1..3
 
@@ -749,17 +760,17 @@ class OpcodeScanner:
 
         @op(b"l")  # LIST
         def _() -> None:
-            self._pop_mark()
+            self.pop_mark()
             push(OPAQUE)
 
         @op(b"\x91")  # FROZENSET
         def _() -> None:
-            self._pop_mark()
+            self.pop_mark()
             push(OPAQUE)
 
         @op(b"d")  # DICT
         def _() -> None:
-            if len(self._pop_mark()) % 2:
+            if len(self.pop_mark()) % 2:
                 raise self._error("odd number of items for DICT")
             push(OPAQUE)
 
@@ -770,12 +781,12 @@ class OpcodeScanner:
 
         @op(b"e")  # APPENDS
         def _() -> None:
-            self._pop_mark()
+            self.pop_mark()
             self._top()
 
         @op(b"\x90")  # ADDITEMS
         def _() -> None:
-            self._pop_mark()
+            self.pop_mark()
             self._top()
 
         @op(b"s")  # SETITEM
@@ -786,7 +797,7 @@ class OpcodeScanner:
 
         @op(b"u")  # SETITEMS
         def _() -> None:
-            if len(self._pop_mark()) % 2:
+            if len(self.pop_mark()) % 2:
                 raise self._error("odd number of items for SETITEMS")
             self._top()
 
@@ -848,11 +859,11 @@ class OpcodeScanner:
         def _() -> None:
             module = name_line()
             func = self._record_global(module, name_line(), "INST")
-            push(self._call(func, tuple(self._pop_mark())))
+            push(self._call(func, tuple(self.pop_mark())))
 
         @op(b"o")  # OBJ
         def _() -> None:
-            items = self._pop_mark()
+            items = self.pop_mark()
             if not items:
                 raise self._error("OBJ without a class")
             push(self._call(items[0], tuple(items[1:])))
@@ -898,7 +909,14 @@ class OpcodeScanner:
 
         table[b"P"[0]] = persistent  # PERSID
         table[b"Q"[0]] = persistent  # BINPERSID
-        return table
+
+        def invalid(code: int) -> Callable[[], bool | None]:
+            def handler() -> None:
+                raise self._error(f"invalid opcode {bytes([code])!r}")
+
+            return handler
+
+        return [table.get(code) or invalid(code) for code in range(256)]
 
 
 def scan_opcodes(chunks: Iterable[Any] | bytes, *, start: int = 0) -> ScanResult:
