@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
+
+from tests.http_server import LoopbackHTTP, loopback_http
+from tests.s3_server import LoopbackS3, loopback_s3
 
 
 def assert_same(loaded: Any, original: Any, path: str = "obj") -> None:
@@ -53,3 +57,24 @@ class CountingSink:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[LoopbackS3]:
+    """moto's S3 server on 127.0.0.1 (a real HTTP S3 API, authentication on)
+    for the whole session; see tests/s3_server.py."""
+    with loopback_s3() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(s3_server: LoopbackS3) -> str:
+    """A fresh, empty bucket on the loopback S3 server."""
+    return s3_server.new_bucket()
+
+
+@pytest.fixture(scope="session")
+def http_server() -> Iterator[LoopbackHTTP]:
+    """A range-capable HTTP server on 127.0.0.1 serving bytes from memory."""
+    with loopback_http() as server:
+        yield server

@@ -12,12 +12,13 @@ import pickle
 import stat
 import struct
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
 from . import _format as fmt
+from . import _remote
 from ._atomic import atomic_write
 from ._pickling import Pickler, Unpickler
 from ._reader import ContainerReader
@@ -58,6 +59,7 @@ def dump(
     threads: int | None = None,
     chunk_size: int | None = None,
     fsync: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> None:
     """Serialise ``obj`` into ``file``.
 
@@ -83,17 +85,30 @@ def dump(
     output is identical whatever the thread count.  ``chunk_size`` overrides
     the codec's chunk size in bytes.
 
+    ``file`` may also be a URL (``s3://``, ``gs://``, ``az://``,
+    ``memory://``, ``file://``, any fsspec protocol; needs
+    ``pip install 'codecpickle[fsspec]'`` and the protocol's package), with
+    ``storage_options`` for its filesystem (credentials, endpoint...).  The
+    object appears only once complete: nothing is left under the URL by a
+    failed dump (see ``docs/guide.md``).
+
     Invalid options raise :class:`~codecpickle.errors.InvalidOptionError`
     before ``file`` is created or truncated.
     """
-    is_path = isinstance(file, str | os.PathLike)
+    file, remote = _remote.route(file, storage_options)
+    if remote is not None:
+        _remote.check_writable(remote)
+    is_path = remote is not None or isinstance(file, str | os.PathLike)
     if compress is UNSET:
         codec = codec_for_path(file) if is_path else None
     else:
         codec = resolve_compress(compress)
     threads = _check_threads(threads)
     chunk_size = _check_chunk_size(chunk_size, codec)
-    if is_path:
+    if remote is not None:
+        with _remote.atomic_upload(remote) as out:
+            _dump_to(obj, out, codec, threads, chunk_size)
+    elif is_path:
         with atomic_write(file, fsync=fsync) as out:
             _dump_to(obj, out, codec, threads, chunk_size)
     else:
@@ -135,9 +150,10 @@ def load(
     safe: bool = False,
     allow: Iterable[str | type | Callable[..., Any]] = (),
     max_buffer_size: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Any:
-    """Rebuild the object stored in ``file`` (a path or a binary file
-    object); the codec is read from the stream's header.
+    """Rebuild the object stored in ``file`` (a path, a URL or a binary
+    file object); the codec is read from the stream's header.
 
     .. warning:: Loading runs code named by the file, as :func:`pickle.load`
        does.  Only load files you trust, or load with ``safe=True``.
@@ -183,10 +199,22 @@ def load(
     anything is allocated.  The default is this machine's physical memory;
     inputs of known size are also bounded by what their bytes can hold.
     See ``docs/security.md``.
+
+    ``file`` may also be a URL (``s3://``, ``gs://``, ``az://``,
+    ``http(s)://``, ``memory://``, ``file://``, any fsspec protocol), with
+    ``storage_options`` for its filesystem.  The object is streamed in
+    bounded blocks, not downloaded whole first; ``mmap_mode`` on a URL
+    (other than ``file://``) warns and loads into memory.
     """
     _check_mmap_mode(mmap_mode)
     threads = _check_threads(threads)
     guards = _load_guards(safe, allow, max_buffer_size)
+    file, remote = _remote.route(file, storage_options)
+    if remote is not None:
+        if mmap_mode is not None:
+            _warn_not_mapped(f"{remote.url!r} is not a local file", stacklevel=3)
+        with _remote.open_for_reading(remote) as handle:
+            return _load_from(StreamSource(handle, handle.size), threads, verify, guards=guards)
     if isinstance(file, str | os.PathLike):
         with open(file, "r+b" if mmap_mode == "r+" else "rb") as handle:
             return _load_file(handle, mmap_mode, threads, verify, guards)
@@ -328,11 +356,11 @@ def _map(file: Any, mmap_mode: str) -> mmap.mmap | None:
         return None
 
 
-def _warn_not_mapped(reason: str) -> None:
+def _warn_not_mapped(reason: str, stacklevel: int = 5) -> None:
     warnings.warn(
         f"mmap_mode is ignored: {reason}; the data is loaded into memory",
         UserWarning,
-        stacklevel=5,
+        stacklevel=stacklevel,
     )
 
 

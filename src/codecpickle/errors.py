@@ -22,7 +22,11 @@ The tree::
     │   ├── ChecksumMismatchError
     │   ├── CorruptDataError
     │   └── SizeLimitError
-    └── ForbiddenGlobalError          (pickle.UnpicklingError)
+    ├── ForbiddenGlobalError          (pickle.UnpicklingError)
+    ├── MissingDependencyError        (ImportError)
+    └── StorageError                  (OSError)
+        ├── StorageNotFoundError      (FileNotFoundError)
+        └── StoragePermissionError    (PermissionError)
 """
 
 from __future__ import annotations
@@ -41,8 +45,12 @@ __all__ = [
     "FileFormatError",
     "ForbiddenGlobalError",
     "InvalidOptionError",
+    "MissingDependencyError",
     "NotCodecPickleFileError",
     "SizeLimitError",
+    "StorageError",
+    "StorageNotFoundError",
+    "StoragePermissionError",
     "TruncatedFileError",
     "UnknownCodecError",
     "UnsupportedVersionError",
@@ -146,3 +154,27 @@ class ForbiddenGlobalError(CodecPickleError, pickle.UnpicklingError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), self.args, {"names": self.names})
+
+
+class MissingDependencyError(CodecPickleError, ImportError):
+    """An optional package needed for the request is not installed: fsspec
+    for URLs, or the filesystem package a URL's protocol needs (``s3fs`` for
+    ``s3://``, ``gcsfs`` for ``gs://``, ``adlfs`` for ``az://``, ``aiohttp``
+    for ``http(s)://``).  The message names what to install."""
+
+
+class StorageError(CodecPickleError, OSError):
+    """Reading or writing a URL failed in the storage layer (the store
+    refused a request, the connection failed).  The message names the URL
+    and what the store said; the original exception is chained as
+    ``__cause__``."""
+
+
+class StorageNotFoundError(StorageError, FileNotFoundError):
+    """The object, or the bucket or container that should hold it, does not
+    exist."""
+
+
+class StoragePermissionError(StorageError, PermissionError):
+    """The store refused access: no credentials were found, they are wrong
+    or expired, or they do not grant the operation."""
