@@ -147,10 +147,10 @@ def test_arrays_inside_objects_and_large_bytes(rng):
 def test_datetime_and_strided_arrays_travel_out_of_band():
     # numpy itself pickles these with a whole tobytes() copy inside the
     # opcode stream; codecpickle streams them as payload records.
-    from codecpickle import _format as fmt
+    from codecpickle._index import read_index
 
     strided = np.arange(1_000_000.0)[::2]
     dates = np.arange(200_000).astype("datetime64[s]")
     data = codecpickle.dumps([strided, dates])
-    opcode_bytes = fmt.END_RECORD.unpack(data[-fmt.END_RECORD.size - 8 : -8])[3]
+    opcode_bytes = read_index(data).opcode_bytes
     assert opcode_bytes < 2000

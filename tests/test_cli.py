@@ -23,7 +23,7 @@ def test_info_prints_the_header_without_unpickling(tmp_path, capsys):
     out = capsys.readouterr().out
     assert '"codec": "zstd"' in out
     assert '"level": 5' in out
-    assert "format 1" in out
+    assert "format 2" in out
 
 
 def test_info_reports_damaged_files(tmp_path, capsys):

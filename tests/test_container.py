@@ -27,10 +27,11 @@ class Record:
 
 
 def walk(data: bytes) -> tuple[dict, list[Record]]:
-    """Parse a stream per docs/format.md, checking every checksum."""
+    """Parse a stream per docs/format.md, checking every checksum; the
+    trailer's index must describe the same records."""
     assert data[:8] == MAGIC
     version, flags, meta_size = struct.unpack_from("<HHI", data, 8)
-    assert (version, flags) == (1, 0)
+    assert (version, flags) == (2, 0)
     meta = json.loads(data[16 : 16 + meta_size])
     pos = 16 + meta_size
     (header_sum,) = struct.unpack_from("<Q", data, pos)
@@ -77,18 +78,79 @@ def walk(data: bytes) -> tuple[dict, list[Record]]:
             pos = data_offset + size + 8
             records.append(Record(0x03, start, pos, data_offset, size, True))
         elif kind == 0x00:
-            end = data[pos : pos + 20]
-            _, payloads, units, opcode_bytes = struct.unpack("<B3xIIQ", end)
-            (digest,) = struct.unpack_from("<Q", data, pos + 20)
+            end = data[pos : pos + 28]
+            _, payloads, units, opcode_bytes, trailer_size = struct.unpack("<B3xIIQQ", end)
+            (digest,) = struct.unpack_from("<Q", data, pos + 28)
             assert digest == xxhash.xxh3_64_intdigest(end, seed=ordinal)
             assert units == ordinal - 1
             assert payloads == sum(r.kind in (0x02, 0x03) for r in records)
             assert opcode_bytes == sum(r.raw_size for r in records if r.kind == 0x01)
-            records.append(Record(0x00, pos, pos + 28))
-            assert pos + 28 == len(data)
+            records.append(Record(0x00, pos, pos + 36))
+            assert pos + 36 + trailer_size == len(data)
+            check_trailer(data, pos + 36, records, data[16 : 16 + meta_size])
             return meta, records
         else:
             raise AssertionError(f"unknown kind {kind} at {pos}")
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, pos
+
+
+def check_trailer(data: bytes, start: int, records: list[Record], meta: bytes) -> None:
+    """The trailer after END (docs/format.md): footer, checksums, and an
+    index that lists exactly the records walked."""
+    footer = data[-40:]
+    stream_size, index_size, manifest_size, body_sum, footer_sum = struct.unpack_from(
+        "<QIIQQ", footer
+    )
+    assert footer[32:] == b"\x89CPI\r\n\x1a\n"
+    assert footer_sum == xxhash.xxh3_64_intdigest(footer[:24], seed=0)
+    assert stream_size == len(data)
+    body = data[start:-40]
+    assert len(body) == index_size + manifest_size
+    assert body_sum == xxhash.xxh3_64_intdigest(body, seed=stream_size)
+    manifest = json.loads(body[index_size:])
+    assert isinstance(manifest, dict)
+    index = body[:index_size]
+    meta_size, pos = _varint(index, 0)
+    assert index[pos : pos + meta_size] == meta
+    count, pos = _varint(index, pos + meta_size)
+    top = [r for r in records if r.kind in (0x01, 0x02, 0x03)]
+    assert count == len(top)
+    for record in top:
+        assert index[pos] == record.kind
+        pos += 1
+        if record.kind == 0x01:
+            pos += 1  # flags
+            raw, pos = _varint(index, pos)
+            stored, pos = _varint(index, pos)
+            assert raw == record.raw_size
+            assert record.end - record.offset == 10 + stored + 8
+        elif record.kind == 0x02:
+            raw, pos = _varint(index, pos)
+            chunks, pos = _varint(index, pos)
+            assert raw == record.raw_size
+            size = 12
+            for _ in range(chunks):
+                pos += 1
+                _, pos = _varint(index, pos)
+                stored, pos = _varint(index, pos)
+                size += 10 + stored + 8
+            assert size == record.end - record.offset
+        else:
+            pad = index[pos]
+            size, pos = _varint(index, pos + 1)
+            assert record.data_offset == record.offset + 12 + pad
+            assert size == record.raw_size
+    assert pos == index_size
 
 
 OBJ = {

@@ -42,6 +42,7 @@ from hypothesis import strategies as st
 
 import codecpickle
 from codecpickle import _format as fmt
+from codecpickle._index import StreamIndex, read_index
 from tests.conftest import assert_same
 from tests.test_safe import container
 
@@ -81,8 +82,15 @@ def _objects(with_arrays: bool) -> Any:
     return obj
 
 
+# Pseudo kinds for the parts of a version-2 trailer, so they are fuzzed
+# like records: the index and manifest bytes, and the footer.
+TRAILER_BODY = 0x100
+FOOTER = 0x101
+
+
 def parse_records(data: bytes) -> tuple[int, list[tuple[int, int, int]]]:
-    """Split a valid stream into (offset, length, kind) records."""
+    """Split a valid stream into (offset, length, kind) records, the
+    trailer's body and footer last."""
     _, _, _, meta_size = fmt.HEADER_FIXED.unpack_from(data)
     pos = fmt.HEADER_FIXED.size + meta_size + fmt.CHECKSUM.size
     header_size = pos
@@ -98,13 +106,15 @@ def parse_records(data: bytes) -> tuple[int, list[tuple[int, int, int]]]:
             _, pad, _, size = fmt.RAW_PAYLOAD_HEADER.unpack_from(data, pos)
             length = fmt.RAW_PAYLOAD_HEADER.size + pad + size + fmt.CHECKSUM.size
         elif kind == fmt.KIND_END:
-            length = fmt.END_RECORD.size + fmt.CHECKSUM.size
+            length = fmt.END_RECORD_V2.size + fmt.CHECKSUM.size
         else:
             raise AssertionError(f"unknown kind {kind} at {pos}")
         records.append((pos, length, kind))
         pos += length
         if kind == fmt.KIND_END:
-            assert pos == len(data)
+            footer = len(data) - fmt.FOOTER.size
+            records.append((pos, footer - pos, TRAILER_BODY))
+            records.append((footer, fmt.FOOTER.size, FOOTER))
             return header_size, records
 
 
@@ -203,6 +213,39 @@ def check(sample: Sample, data: bytes, loaders: tuple[str, ...] = tuple(LOADERS)
         finally:
             signal.alarm(0)
         assert_same(result, sample.obj, f"{sample.name} via {name}")
+    check_index(sample, data)
+
+
+def _index_within(index: StreamIndex, size: int) -> None:
+    """Everything an index points at lies inside the input."""
+    assert 0 <= index.offset < index.end_offset < index.end <= size
+    for chunk in index.opcode_chunks:
+        assert index.offset < chunk.offset < chunk.end <= index.end_offset
+    for payload in index.payloads:
+        assert index.offset < payload.offset
+        assert payload.offset + payload.record_size <= index.end_offset
+        for chunk in payload.chunks:
+            assert payload.offset < chunk.offset < chunk.end <= index.end_offset
+        if payload.data_offset is not None:
+            assert payload.data_offset + payload.raw_size <= index.end_offset
+
+
+def check_index(sample: Sample, data: bytes) -> None:
+    """The index oracle: reading a damaged file's index gives an index that
+    stays inside the input, or a CodecPickleError; never another error."""
+    for method in ("auto", "scan"):
+        signal.alarm(HANG_SECONDS)
+        try:
+            index = read_index(data, method=method)
+        except codecpickle.CodecPickleError:
+            continue
+        except Exception as exc:  # the property under test
+            raise AssertionError(
+                f"{sample.name} index ({method}): {type(exc).__name__} is not a CodecPickleError"
+            ) from exc
+        finally:
+            signal.alarm(0)
+        _index_within(index, len(data))
 
 
 samples = st.sampled_from(SAMPLES)
@@ -261,7 +304,12 @@ def _size_fields(kind: int) -> list[tuple[int, str]]:
         return [(2, "<I"), (6, "<I")]  # raw size, stored size
     if kind in (fmt.KIND_PAYLOAD, fmt.KIND_RAW_PAYLOAD):
         return [(4, "<Q")]
-    return [(4, "<I"), (8, "<I"), (12, "<Q")]  # END: payloads, units, opcode bytes
+    if kind == FOOTER:
+        return [(0, "<Q"), (8, "<I"), (12, "<I")]  # stream, index, manifest sizes
+    if kind == TRAILER_BODY:
+        return [(0, "<B"), (1, "<H"), (2, "<I")]  # varints of the index's head
+    # END: payloads, units, opcode bytes, trailer size
+    return [(4, "<I"), (8, "<I"), (12, "<Q"), (20, "<Q")]
 
 
 @FUZZ
@@ -372,6 +420,57 @@ def test_random_splices(sample: Sample, seed: int) -> None:
     mutated = bytearray(sample.data)
     mutated[dst : dst + length] = sample.data[src : src + length]
     check(sample, bytes(mutated))
+
+
+# -- crafted trailers (checksums made valid again) ------------------------------
+
+
+def _reseal(data: bytearray, body_start: int) -> bytes:
+    """Recompute the footer's and the trailer body's checksums after the
+    footer or the body was changed, keeping the bytes' layout."""
+    footer = len(data) - fmt.FOOTER.size
+    stream_size, index_size, manifest_size, _, _, magic = fmt.FOOTER.unpack_from(data, footer)
+    body = bytes(data[body_start:footer])
+    fields = fmt.FOOTER.pack(
+        stream_size, index_size, manifest_size, fmt.checksum(body, stream_size), 0, magic
+    )
+    data[footer : footer + fmt.FOOTER_CHECKED] = fields[: fmt.FOOTER_CHECKED]
+    data[footer + fmt.FOOTER_CHECKED : footer + 32] = fmt.CHECKSUM.pack(
+        fmt.checksum(fields[: fmt.FOOTER_CHECKED], 0)
+    )
+    return bytes(data)
+
+
+def _trailer_start(sample: Sample) -> int:
+    return next(o for o, _, kind in sample.records if kind == TRAILER_BODY)
+
+
+@FUZZ
+@given(sample=samples, data=st.data())
+def test_crafted_trailer_bodies(sample: Sample, data: st.DataObject) -> None:
+    # Any index bytes with valid checksums: readers of the index, and
+    # loads, must stay inside the file and allocate nothing beyond it.
+    body_start = _trailer_start(sample)
+    mutated = bytearray(sample.data)
+    index_size = fmt.FOOTER.unpack_from(mutated, len(mutated) - fmt.FOOTER.size)[1]
+    for _ in range(data.draw(st.integers(1, 6))):
+        position = body_start + data.draw(st.integers(0, index_size - 1))
+        mutated[position] = data.draw(
+            st.sampled_from([0x00, 0x01, 0x02, 0x03, 0x7F, 0x80, 0xFF]) | st.integers(0, 255)
+        )
+    check(sample, _reseal(mutated, body_start))
+
+
+@FUZZ
+@given(sample=samples, data=st.data())
+def test_crafted_footers(sample: Sample, data: st.DataObject) -> None:
+    body_start = _trailer_start(sample)
+    mutated = bytearray(sample.data)
+    field, layout = data.draw(st.sampled_from(_size_fields(FOOTER)))
+    limit = 2 ** (8 * struct.calcsize(layout)) - 1
+    value = data.draw(st.sampled_from([v for v in HUGE if v <= limit]) | st.integers(0, limit))
+    struct.pack_into(layout, mutated, len(mutated) - fmt.FOOTER.size + field, value)
+    check(sample, _reseal(mutated, body_start))
 
 
 # -- hostile opcode streams in valid containers (restricted loads) ------------

@@ -4,6 +4,7 @@ large allocation, with a bound (``max_buffer_size``) callers can set."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import resource
 import struct
@@ -21,8 +22,13 @@ from codecpickle import _format as fmt
 
 
 def header(codec: str = "none", chunk_size: int = 1 << 20) -> bytes:
+    """A version-1 header (readers accept version 1 forever, and its END
+    record has no trailer to build): the records after it are the same in
+    both versions."""
     params = {} if codec == "none" else {"level": 3}
-    return fmt.encode_header({"codec": codec, "params": params, "chunk_size": chunk_size})
+    meta = json.dumps({"codec": codec, "params": params, "chunk_size": chunk_size}).encode()
+    head = fmt.HEADER_FIXED.pack(fmt.MAGIC, 1, 0, len(meta)) + meta
+    return head + fmt.CHECKSUM.pack(fmt.checksum(head, 0))
 
 
 def chunk(kind: int, stored: bytes, ordinal: int, raw_size: int | None = None) -> bytes:

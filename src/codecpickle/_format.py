@@ -1,4 +1,4 @@
-"""Byte layout of the codecpickle container, format version 1.
+"""Byte layout of the codecpickle container, format versions 1 and 2.
 
 This module holds every constant and ``struct`` layout of the format, and
 nothing else, so that ``docs/format.md`` can be checked against one place.
@@ -22,8 +22,11 @@ import xxhash
 # format's initials, then CR LF, SUB, LF so that text-mode mangling
 # (newline translation, a stray ``type`` on Windows) breaks the magic.
 MAGIC = b"\x89CPK\r\n\x1a\n"
-VERSION = 1
-SUPPORTED_VERSIONS = frozenset({1})
+VERSION = 2
+SUPPORTED_VERSIONS = frozenset({1, 2})
+# The first version whose END record announces a trailer (index, manifest,
+# footer) after it.
+TRAILER_VERSION = 2
 
 # magic, version, flags (reserved, must be 0), length of the JSON metadata.
 HEADER_FIXED = struct.Struct("<8sHHI")
@@ -59,6 +62,22 @@ ALIGNMENT = 64
 # checksummed units before it, total raw opcode bytes; then a checksum of
 # those 20 bytes.
 END_RECORD = struct.Struct("<B3xIIQ")
+# Version 2 adds the size of the trailer that follows the END checksum, so
+# a sequential reader can read (or skip) exactly that many bytes.
+END_RECORD_V2 = struct.Struct("<B3xIIQQ")
+
+# Version 2 trailer: index bytes, manifest bytes (JSON), then this footer,
+# last in the stream: stream size (first header byte to last footer byte),
+# index size, manifest size, checksum of index + manifest (seeded with the
+# stream size), checksum of the first 24 footer bytes, magic.
+FOOTER = struct.Struct("<QIIQQ8s")
+FOOTER_MAGIC = b"\x89CPI\r\n\x1a\n"
+# Bytes of the footer covered by its own checksum.
+FOOTER_CHECKED = 24
+MAX_MANIFEST_SIZE = 1 << 24
+# Index bytes one record may take at most (kind, flags, two 10-byte varints);
+# with the header metadata, this bounds a trailer by the END record's counts.
+MAX_INDEX_BYTES_PER_UNIT = 24
 
 CHECKSUM = struct.Struct("<Q")
 
@@ -81,6 +100,29 @@ def padding_for(position: int) -> int:
     """Zero bytes needed after a raw-payload header at ``position`` so the
     payload data that follows it starts on an :data:`ALIGNMENT` boundary."""
     return -(position + RAW_PAYLOAD_HEADER.size) % ALIGNMENT
+
+
+def end_record_for(version: int) -> struct.Struct:
+    """The END record layout of a format version."""
+    return END_RECORD if version < TRAILER_VERSION else END_RECORD_V2
+
+
+def chunk_record_size(flags: int, stored_size: int) -> int:
+    """Bytes a chunk record takes in the stream: header, stored bytes,
+    checksum (``flags`` is there for chunk layouts that depend on it)."""
+    return CHUNK_HEADER.size + stored_size + CHECKSUM.size
+
+
+def raw_payload_record_size(pad: int, size: int) -> int:
+    """Bytes a RAW_PAYLOAD record takes: header, padding, data, checksum."""
+    return RAW_PAYLOAD_HEADER.size + pad + size + CHECKSUM.size
+
+
+def max_trailer_size(units: int) -> int:
+    """The largest trailer a valid stream with ``units`` checksummed records
+    can carry; readers refuse larger ones before reading them."""
+    index = 32 + MAX_META_SIZE + MAX_INDEX_BYTES_PER_UNIT * (units + 1)
+    return index + MAX_MANIFEST_SIZE + FOOTER.size
 
 
 def encode_header(meta: dict[str, Any]) -> bytes:

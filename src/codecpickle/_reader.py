@@ -21,6 +21,7 @@ import numpy as np
 
 from . import _format as fmt
 from ._sources import MemorySource, StreamSource, allocate, default_buffer_limit
+from ._trailer import Trailer, read_after_end
 from .codecs import Codec, codec_from_header
 from .errors import (
     ChecksumMismatchError,
@@ -165,6 +166,9 @@ class ContainerReader:
         # Array data stored uncompressed may be changed in place on purpose
         # (mmap_mode="r+"), which leaves its checksum stale.
         self._verify_raw_payloads = verify_raw_payloads
+        self._stream_start = source.offset
+        #: The version-2 trailer, once :meth:`finish` has read it.
+        self.trailer: Trailer | None = None
         self.header = read_header(source)
         self.codec = self.header.codec
         self._executor = executor
@@ -596,9 +600,10 @@ class ContainerReader:
                     "opcode; expected the END record"
                 )
             self._bad_kind(kind)
-        rest = self._source.read_exact(fmt.END_RECORD.size - 1, "the END record")
+        layout = fmt.end_record_for(self.header.version)
+        rest = self._source.read_exact(layout.size - 1, "the END record")
         end = bytes([kind]) + rest
-        _, payloads, units, opcode_bytes = fmt.END_RECORD.unpack(end)
+        _, payloads, units, opcode_bytes, *trailer_size = layout.unpack(end)
         self._verify(end, self._read_checksum(), self._next_ordinal(), offset)
         self._ended = True
         if (payloads, units, opcode_bytes) != (
@@ -610,6 +615,10 @@ class ContainerReader:
                 f"the END record at offset {offset} counts {payloads} payloads, {units} "
                 f"records and {opcode_bytes} opcode bytes, but the stream held "
                 f"{self._payload_count}, {self._ordinal - 2} and {self._opcode_bytes}"
+            )
+        if trailer_size:
+            self.trailer = read_after_end(
+                self._source, trailer_size[0], units, self._stream_start
             )
 
 

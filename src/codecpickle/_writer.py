@@ -22,14 +22,18 @@ from typing import Any
 
 from . import _format as fmt
 from ._probe import worth_compressing
+from ._trailer import IndexBuilder, encode_trailer
 from .codecs import Codec
 
 # Raw payloads at least this large are hashed on a second thread while they
 # are written (an uncompressed dump of a 512 MiB array: see the commit).
 _OVERLAP_HASH_MIN = 8 << 20
 
-# Parts of one encoded record, written one after the other without joining.
+# Parts of one encoded record, written one after the other without joining,
+# after what the index records of it: (kind, flags, raw size, stored size).
 Parts = tuple[Any, ...]
+Entry = tuple[int, int, int, int]
+Encoded = tuple[Entry, Parts]
 
 
 def write_all(write: Callable[[Any], Any], data: Any) -> int:
@@ -70,9 +74,11 @@ class ContainerWriter:
         self.chunk_size = chunk_size
         self._executor = executor
         self._max_in_flight = max(1, max_in_flight)
-        self._in_flight: collections.deque[Future[Parts] | Parts] = collections.deque()
+        self._in_flight: collections.deque[Future[Encoded] | Encoded] = collections.deque()
         self._opcodes = bytearray()
         self._position = base_offset
+        self._start = base_offset
+        self._index = IndexBuilder()
         self._ordinal = 1  # the header is unit 0
         self._payload_count = 0
         self._opcode_bytes = 0
@@ -83,7 +89,9 @@ class ContainerWriter:
         }
         if provider is not None:
             meta["provider"] = provider
-        self._emit(fmt.encode_header(meta))
+        header = fmt.encode_header(meta)
+        self._meta_bytes = header[fmt.HEADER_FIXED.size : -fmt.CHECKSUM.size]
+        self._emit(header)
 
     # -- the pickler's file interface -------------------------------------
 
@@ -130,7 +138,8 @@ class ContainerWriter:
             self._write_raw_payload(nbytes, pieces)
         else:
             # Queued behind chunks still being encoded, never written past them.
-            self._in_flight.append((fmt.PAYLOAD_HEADER.pack(fmt.KIND_PAYLOAD, 0, 0, nbytes),))
+            head = fmt.PAYLOAD_HEADER.pack(fmt.KIND_PAYLOAD, 0, 0, nbytes)
+            self._in_flight.append(((fmt.KIND_PAYLOAD, 0, nbytes, 0), (head,)))
             written = 0
             step = self.chunk_size
             for piece in pieces:
@@ -143,6 +152,7 @@ class ContainerWriter:
     def _write_raw_payload(self, nbytes: int, pieces: Iterable[memoryview]) -> None:
         self._drain()
         pad = fmt.padding_for(self._position)
+        self._index.raw_payload(pad, nbytes)
         self._emit(fmt.RAW_PAYLOAD_HEADER.pack(fmt.KIND_RAW_PAYLOAD, pad, 0, nbytes) + bytes(pad))
         hasher = fmt.new_hasher(self._next_ordinal())
         written = 0
@@ -172,16 +182,22 @@ class ContainerWriter:
 
     # -- end of stream -------------------------------------------------------
 
-    def finish(self) -> None:
-        """Flush pending opcodes and write the END record."""
+    def finish(self, manifest: dict[str, Any] | None = None) -> None:
+        """Flush pending opcodes, write the END record and the trailer
+        (index, ``manifest``, footer)."""
         if self._opcodes:
             buffer, self._opcodes = self._opcodes, bytearray()
             self._submit_chunk(fmt.KIND_OPCODES, memoryview(buffer), 1)
         self._drain()
-        end = fmt.END_RECORD.pack(
-            fmt.KIND_END, self._payload_count, self._ordinal - 1, self._opcode_bytes
+        index = self._index.encode(self._meta_bytes)
+        end_size = fmt.END_RECORD_V2.size + fmt.CHECKSUM.size
+        position = self._position - self._start + end_size
+        trailer = encode_trailer(index, manifest or {}, position)
+        end = fmt.END_RECORD_V2.pack(
+            fmt.KIND_END, self._payload_count, self._ordinal - 1, self._opcode_bytes, len(trailer)
         )
         self._emit(end + fmt.CHECKSUM.pack(fmt.checksum(end, self._next_ordinal())))
+        self._emit(trailer)
 
     def abort(self) -> None:
         """Drop work not yet started; called when pickling fails."""
@@ -211,7 +227,9 @@ class ContainerWriter:
         while len(self._in_flight) > self._max_in_flight:
             self._write_parts(self._in_flight.popleft())
 
-    def _encode_chunk(self, kind: int, raw: memoryview, itemsize: int, ordinal: int) -> Parts:
+    def _encode_chunk(
+        self, kind: int, raw: memoryview, itemsize: int, ordinal: int
+    ) -> Encoded:
         flags = fmt.FLAG_STORED_RAW
         stored: Any = raw
         if self.codec is not None and worth_compressing(self.codec, raw, itemsize):
@@ -222,16 +240,24 @@ class ContainerWriter:
                 flags, stored = 0, encoded
         stored_size = memoryview(stored).nbytes
         head = fmt.CHUNK_HEADER.pack(kind, flags, raw.nbytes, stored_size)
-        return head, stored, fmt.CHECKSUM.pack(fmt.checksum(stored, ordinal))
+        entry = (kind, flags, raw.nbytes, stored_size)
+        return entry, (head, stored, fmt.CHECKSUM.pack(fmt.checksum(stored, ordinal)))
 
     def _drain(self) -> None:
         while self._in_flight:
             self._write_parts(self._in_flight.popleft())
 
-    def _write_parts(self, item: Future[Parts] | Parts) -> None:
-        parts = item.result() if isinstance(item, Future) else item
+    def _write_parts(self, item: Future[Encoded] | Encoded) -> None:
+        entry, parts = item.result() if isinstance(item, Future) else item
         for part in parts:
             self._emit(part)
+        kind, flags, raw, stored = entry
+        if kind == fmt.KIND_DATA:
+            self._index.data_chunk(flags, raw, stored)
+        elif kind == fmt.KIND_OPCODES:
+            self._index.opcode_chunk(flags, raw, stored)
+        else:
+            self._index.start_payload(raw)
 
     def _emit(self, data: Any) -> None:
         self._position += write_all(self._write_raw, data)

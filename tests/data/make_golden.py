@@ -1,9 +1,12 @@
-"""Make the golden files of format version 1: ``tests/data/v1/<codec>.cpkl``.
+"""Make the golden files of the current format version:
+``tests/data/v<version>/<codec>.cpkl`` (v1 was made by the version-1 writer;
+v2 by today's).
 
 Run once per format version with ``.venv/bin/python tests/data/make_golden.py``
-and commit the output.  The tests load these files forever: once a format
-version ships, today's code must read yesterday's files.  Never regenerate
-the files of a version that has shipped; add a new directory for a new one.
+and commit the output; it refuses to overwrite a directory that exists.
+The tests load these files forever: once a format version ships, today's
+code must read yesterday's files.  Never regenerate the files of a version
+that has shipped; add a new directory for a new one.
 """
 
 from __future__ import annotations
@@ -62,10 +65,18 @@ def golden_object() -> dict[str, Any]:
     }
 
 
+def golden_dir(version: int) -> Path:
+    """Where the golden files of a format version live."""
+    return HERE / f"v{version}"
+
+
 def main() -> None:
     import codecpickle
+    from codecpickle import _format
 
-    out_dir = HERE / "v1"
+    out_dir = golden_dir(_format.VERSION)
+    if out_dir.exists() and "--force" not in sys.argv:
+        raise SystemExit(f"{out_dir} exists: golden files of a shipped version never change")
     out_dir.mkdir(exist_ok=True)
     obj = golden_object()
     for name in CODECS:
