@@ -24,7 +24,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import codecpickle
-from codecpickle import _reader
+from codecpickle import _format as fmt
+from codecpickle import _inspect, _reader
+from codecpickle._index import read_index
 from tests.test_fuzz import FUZZ, SAMPLES, NonSeekable, Sample, hang_guard  # noqa: F401
 from tests.test_safe import container
 
@@ -60,7 +62,7 @@ def test_arrays_sizes_and_globals(tmp_path: Path, compress: Any) -> None:
     found = codecpickle.inspect(path)
     assert found.path == str(path)
     (obj,) = found.objects
-    assert (obj.offset, obj.format_version, obj.pickle_protocol) == (0, 1, 5)
+    assert (obj.offset, obj.format_version, obj.pickle_protocol) == (0, fmt.VERSION, 5)
     assert obj.codec == (compress or "none")
     assert obj.codec_params == ({} if compress is None else obj.header["params"])
     assert obj.stored_bytes == path.stat().st_size
@@ -85,7 +87,8 @@ def test_arrays_sizes_and_globals(tmp_path: Path, compress: Any) -> None:
         (POINT, False),
     ]
     assert found.untrusted == [POINT]
-    assert obj.manifest is None
+    assert obj.manifest == read_index(path).manifest
+    assert isinstance(obj.manifest, dict)
 
 
 def test_every_object_of_a_multi_object_stream(tmp_path: Path) -> None:
@@ -122,10 +125,11 @@ def test_payload_data_is_neither_read_nor_decoded(tmp_path: Path, monkeypatch: A
     path = _dump({"d": data}, tmp_path / "big.cpkl", "zlib", chunk_size=1 << 16)
     decoded = []
     original = _reader._decode
-    monkeypatch.setattr(
-        _reader, "_decode", lambda codec, stored, out, offset: decoded.append(out.nbytes)
-        or original(codec, stored, out, offset)
-    )
+    for module in (_reader, _inspect):  # the read-through and the indexed paths
+        monkeypatch.setattr(
+            module, "_decode", lambda codec, stored, out, offset: decoded.append(out.nbytes)
+            or original(codec, stored, out, offset)
+        )
 
     class Counting(io.FileIO):
         read_bytes = 0
@@ -139,10 +143,28 @@ def test_payload_data_is_neither_read_nor_decoded(tmp_path: Path, monkeypatch: A
         (obj,) = codecpickle.inspect(handle).objects
     assert obj.payloads[0].chunks == 128
     assert decoded == [obj.opcode_raw_bytes]  # the one opcode chunk, no payload chunk
-    assert Counting.read_bytes < 128 * 8192 + 65536 < path.stat().st_size
+    # The trailer's index, the opcode chunk, and the buffered reader's blocks.
+    assert Counting.read_bytes < 64 << 10, Counting.read_bytes
     decoded.clear()
     codecpickle.inspect(NonSeekable(path.read_bytes()))
     assert decoded == [obj.opcode_raw_bytes]  # a pipe is read through, still not decoded
+
+
+GOLDEN = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_golden_files(version: int) -> None:
+    for path in sorted((GOLDEN / f"v{version}").glob("*.cpkl")):
+        found = codecpickle.inspect(path)
+        via_pipe = codecpickle.inspect(NonSeekable(path.read_bytes()))
+        assert via_pipe.to_dict() == {**found.to_dict(), "path": None}, path.name
+        (obj,) = found.objects
+        assert obj.format_version == version
+        assert obj.codec == path.stem
+        assert (obj.manifest is None) == (version == 1)
+        assert obj.arrays, path.name
+        assert obj.stored_bytes == path.stat().st_size
 
 
 def test_to_dict_is_json_and_stable(tmp_path: Path) -> None:

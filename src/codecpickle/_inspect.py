@@ -3,32 +3,42 @@ holds and what it would import, without loading it.
 
 Nothing from the file is executed or imported: the opcode stream is walked
 by :mod:`codecpickle._scan`, which simulates the unpickler's stack with
-plain values.  Payload data is never decoded: the record walk below reads
-each payload's headers and steps over its stored bytes (a seek in a
-seekable file, a read-through otherwise).  The header, every opcode chunk
-(checksum and decoding) and the END record are checked as a load checks
-them; payload checksums are not (that would mean reading every byte: load
-the file to verify it).
+plain values.  Payload data is never read or decoded.  A seekable input is
+read through its file index (:mod:`codecpickle._index`: the version-2
+trailer in three reads, or a scan of the record headers for version 1),
+then only its opcode chunks are read, checked and decoded.  Any other input
+(a pipe, a socket, a ``GzipFile``) is read once from end to end by a
+container reader that steps over payload data (:mod:`codecpickle._skim`).
+Either way the opcode chunks' checksums, the record layout and the END
+counts are checked as a load checks them; payload checksums are not (that
+would mean reading every byte: load the file to verify it).
 """
 
 from __future__ import annotations
 
+import bisect
 import io
+import itertools
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
-import numpy as np
-
 from . import _format as fmt
-from ._reader import ContainerReader
+from ._index import ChunkInfo, StreamIndex, iter_indexes
+from ._reader import ContainerReader, _decode
 from ._safe import make_allowlist
 from ._scan import OpcodeScanner, ScanResult
 from ._skim import PayloadRecord, skim_payloads
-from ._sources import StreamSource
-from .errors import EmptyInputError, InvalidOptionError
+from ._sources import StreamSource, allocate
+from .codecs import Codec, codec_from_header
+from .errors import (
+    ChecksumMismatchError,
+    CorruptDataError,
+    EmptyInputError,
+    InvalidOptionError,
+)
 
 __all__ = [
     "ArrayInfo",
@@ -43,9 +53,6 @@ __all__ = [
 #: Version of the :meth:`Inspection.to_dict` layout; it changes only when a
 #: member is removed or changes meaning (new members may be added).
 SCHEMA_VERSION = 1
-
-_SKIP_PIECE = 1 << 20  # read-through step over payload bytes of a pipe
-
 
 # -- the result ------------------------------------------------------------------
 
@@ -292,26 +299,21 @@ def untrusted_types(
 
 
 # -- walking the input -------------------------------------------------------------
+# Seekable inputs of known size are read through the file index (the
+# version-2 trailer: three reads, or a scan of the record headers for
+# version 1), then only their opcode chunks.  Other inputs (pipes, sockets,
+# GzipFile) are read once from end to end, stepping over payload data.
 
 
 def _inspect_input(file: Any, allowed: frozenset[str]) -> tuple[ObjectInfo, ...]:
     size = _remaining(file) if _seekable(file) else None
-    seekable = size is not None
-    objects: list[ObjectInfo] = []
-    offset = 0
-    while size is None or offset < size:
-        source = _SkippingSource(file, seekable, None if size is None else size - offset)
-        try:
-            obj = _inspect_stream(source, offset, allowed)
-        except EmptyInputError:
-            if objects:
-                break  # the end of a pipe after the last object
-            raise
-        objects.append(obj)
-        offset += obj.stored_bytes
-    if not objects:
-        raise EmptyInputError("the input is empty: expected a codecpickle stream")
-    return tuple(objects)
+    if size is None:
+        return _inspect_sequential(file, allowed)
+    start = file.tell()
+    indexes = list(iter_indexes(file))  # leaves the position where it was
+    objects = tuple(_inspect_indexed(file, index, start, allowed) for index in indexes)
+    file.seek(indexes[-1].end)  # just past the last stream, as load leaves it
+    return objects
 
 
 def _seekable(file: Any) -> bool:
@@ -333,15 +335,161 @@ def _remaining(file: Any) -> int | None:
     return int(end - start)
 
 
-class _SkippingSource(StreamSource):
-    """A stream source that can step over bytes (seeking when it can) and
-    keeps the header bytes it reads."""
+def _summary(
+    *,
+    offset: int,
+    version: int,
+    meta: dict[str, Any],
+    stored: int,
+    opcode_stored: int,
+    scan: ScanResult,
+    payloads: tuple[PayloadInfo, ...],
+    manifest: dict[str, Any] | None,
+    allowed: frozenset[str],
+) -> ObjectInfo:
+    opcode_raw = scan.opcode_bytes
+    payload_raw = sum(p.raw_bytes for p in payloads)
+    raw = opcode_raw + payload_raw
+    return ObjectInfo(
+        offset=offset,
+        format_version=version,
+        codec=meta["codec"],
+        codec_params=dict(meta.get("params", {})),
+        chunk_size=meta["chunk_size"],
+        header=meta,
+        stored_bytes=stored,
+        raw_bytes=raw,
+        opcode_raw_bytes=opcode_raw,
+        opcode_stored_bytes=opcode_stored,
+        payload_raw_bytes=payload_raw,
+        payload_stored_bytes=sum(p.stored_bytes for p in payloads),
+        ratio=raw / stored if stored else 0.0,
+        pickle_protocol=scan.protocol,
+        payloads=payloads,
+        arrays=_arrays(scan, payloads),
+        globals=_globals(scan, allowed),
+        extension_codes=tuple(code for code, _ in scan.extensions),
+        unresolved_globals=len(scan.unresolved),
+        manifest=manifest,
+    )
 
-    def __init__(self, file: Any, seekable: bool, size: int | None) -> None:
-        super().__init__(file, size)
-        self._file = file
-        self._seekable = seekable
-        self._buffer: memoryview | None = None
+
+# -- through the index ----------------------------------------------------------------
+
+
+def _inspect_indexed(
+    file: Any, index: StreamIndex, start: int, allowed: frozenset[str]
+) -> ObjectInfo:
+    meta = index.meta
+    name = meta["codec"]
+    codec = None if name == fmt.NO_CODEC else codec_from_header(
+        name, meta.get("params", {}), meta.get("provider")
+    )
+    chunks = index.opcode_chunks
+    # Where each opcode chunk starts in the opcode stream, to find the
+    # chunk a NEXT_BUFFER is in: its payload must come before that chunk.
+    starts = list(itertools.accumulate((c.raw_size for c in chunks), initial=0))
+    payloads = index.payloads
+    scanner: OpcodeScanner
+
+    def check_buffer(number: int) -> None:
+        if number >= len(payloads):
+            raise CorruptDataError(
+                f"the pickle stream asks for out-of-band buffer #{number + 1}, but the stream "
+                f"has {len(payloads)} payload record(s)"
+            )
+        chunk = chunks[bisect.bisect_right(starts, scanner.opcode_offset) - 1]
+        if payloads[number].offset > chunk.offset:
+            raise CorruptDataError(
+                f"payload #{number + 1} at offset {payloads[number].offset} follows the opcode "
+                f"chunk at offset {chunk.offset} that consumes it"
+            )
+
+    scanner = OpcodeScanner(_indexed_chunks(file, chunks, codec), on_next_buffer=check_buffer)
+    scan = scanner.run()
+    if scan.opcode_bytes != index.opcode_bytes:
+        raise CorruptDataError(
+            f"{index.opcode_bytes - scan.opcode_bytes} opcode bytes follow the pickle's STOP "
+            f"opcode in the stream at offset {index.offset}"
+        )
+    if scan.buffers != len(payloads):
+        raise CorruptDataError(
+            f"{len(payloads) - scan.buffers} payload record(s) of the stream at offset "
+            f"{index.offset} are never used by the pickle stream"
+        )
+    return _summary(
+        offset=index.offset - start,
+        version=index.version,
+        meta=meta,
+        stored=index.size,
+        opcode_stored=sum(chunk.end - chunk.offset for chunk in chunks),
+        scan=scan,
+        payloads=tuple(
+            PayloadInfo(
+                p.number,
+                p.offset - start,
+                "coded" if p.kind == "payload" else "raw",
+                p.raw_size,
+                p.record_size,
+                len(p.chunks) or 1,
+            )
+            for p in payloads
+        ),
+        manifest=index.manifest,
+        allowed=allowed,
+    )
+
+
+def _indexed_chunks(file: Any, chunks: Iterable[ChunkInfo], codec: Codec | None) -> Iterator[Any]:
+    """Each opcode chunk read at its offset, checked and decoded."""
+    for chunk in chunks:
+        file.seek(chunk.data_offset)
+        data = StreamSource(file).read_exact(
+            chunk.stored_size + fmt.CHECKSUM.size, "an opcode chunk"
+        )
+        stored = memoryview(data)[: chunk.stored_size]
+        (expected,) = fmt.CHECKSUM.unpack_from(data, chunk.stored_size)
+        if fmt.checksum(stored, chunk.ordinal) != expected:
+            raise ChecksumMismatchError(
+                f"the opcode chunk at offset {chunk.offset} fails its checksum (record "
+                f"#{chunk.ordinal}): the file is damaged, or records were reordered"
+            )
+        if chunk.stored_raw:
+            yield stored
+            continue
+        if codec is None:
+            raise CorruptDataError(
+                f"compressed chunk at offset {chunk.offset} in a stream written without a codec"
+            )
+        out = allocate(chunk.raw_size, "an opcode chunk", chunk.offset)
+        _decode(codec, stored, out.data, chunk.offset)
+        yield out
+
+
+# -- read through (pipes) ---------------------------------------------------------------
+
+
+def _inspect_sequential(file: Any, allowed: frozenset[str]) -> tuple[ObjectInfo, ...]:
+    objects: list[ObjectInfo] = []
+    offset = 0
+    while True:
+        source = _RecordingSource(file)
+        try:
+            obj = _inspect_stream(source, offset, allowed)
+        except EmptyInputError:
+            if objects:
+                return tuple(objects)  # the end of the input after the last object
+            raise
+        objects.append(obj)
+        offset += obj.stored_bytes
+
+
+class _RecordingSource(StreamSource):
+    """A stream source that keeps the bytes it reads until told to stop
+    (the header, whose metadata the reader does not hand out)."""
+
+    def __init__(self, file: Any) -> None:
+        super().__init__(file)
         self.recorded: list[bytes] | None = []
 
     def read_upto(self, nbytes: int) -> bytes:
@@ -356,78 +504,52 @@ class _SkippingSource(StreamSource):
             self.recorded.append(data)
         return data
 
-    def skip(self, nbytes: int, what: str) -> None:
-        """Step over ``nbytes`` by seeking, or by reading through when the
-        input cannot seek; TruncatedFileError if it ends first."""
-        remaining = self.remaining()
-        if not self._seekable or remaining is None:
-            left = nbytes
-            while left:
-                step = min(left, _SKIP_PIECE)
-                self.readinto_exact(self._scratch(step), what)
-                left -= step
-            return
-        if nbytes > remaining:
-            self._truncated(what, nbytes, remaining)
-        self._file.seek(nbytes, io.SEEK_CUR)
-        self.offset += nbytes
 
-    def _scratch(self, size: int) -> memoryview:
-        if self._buffer is None or len(self._buffer) < size:
-            self._buffer = np.empty(size, dtype=np.uint8).data
-        return self._buffer[:size]
-
-
-def _inspect_stream(source: _SkippingSource, start: int, allowed: frozenset[str]) -> ObjectInfo:
+def _inspect_stream(source: _RecordingSource, start: int, allowed: frozenset[str]) -> ObjectInfo:
     reader = ContainerReader(source)
-    records: list[PayloadRecord] = []
-    skim_payloads(reader, records.append)
     assert source.recorded is not None
     header_bytes = b"".join(source.recorded)
     source.recorded = None
     meta = json.loads(header_bytes[fmt.HEADER_FIXED.size : -fmt.CHECKSUM.size])
     version = fmt.HEADER_FIXED.unpack_from(header_bytes)[1]
 
+    records: list[PayloadRecord] = []
+    skim_payloads(reader, records.append)
+    opcode_stored = _count_opcode_records(reader)
     buffers = reader.buffers()
-    scanner = OpcodeScanner(
-        _opcode_chunks(reader), on_next_buffer=lambda _: next(buffers)
-    )
+    scanner = OpcodeScanner(_opcode_chunks(reader), on_next_buffer=lambda _: next(buffers))
     scan = scanner.run()
     reader.unread(scanner.unused())
     reader.finish()
-
-    payloads = tuple(
-        PayloadInfo(index, start + r.offset, r.kind, r.raw_bytes, r.stored_bytes, r.chunks)
-        for index, r in enumerate(records)
-    )
-    opcode_raw = scan.opcode_bytes
-    payload_raw = sum(p.raw_bytes for p in payloads)
-    payload_stored = sum(p.stored_bytes for p in payloads)
-    raw = opcode_raw + payload_raw
-    stored = source.offset
-    framing = len(header_bytes) + fmt.END_RECORD.size + fmt.CHECKSUM.size
-    return ObjectInfo(
+    return _summary(
         offset=start,
-        format_version=version,
-        codec=meta["codec"],
-        codec_params=dict(meta.get("params", {})),
-        chunk_size=meta["chunk_size"],
-        header=meta,
-        stored_bytes=stored,
-        raw_bytes=raw,
-        opcode_raw_bytes=opcode_raw,
-        opcode_stored_bytes=stored - payload_stored - framing,
-        payload_raw_bytes=payload_raw,
-        payload_stored_bytes=payload_stored,
-        ratio=raw / stored if stored else 0.0,
-        pickle_protocol=scan.protocol,
-        payloads=payloads,
-        arrays=_arrays(scan, payloads),
-        globals=_globals(scan, allowed),
-        extension_codes=tuple(code for code, _ in scan.extensions),
-        unresolved_globals=len(scan.unresolved),
-        manifest=None,
+        version=version,
+        meta=meta,
+        stored=source.offset,
+        opcode_stored=opcode_stored[0],
+        scan=scan,
+        payloads=tuple(
+            PayloadInfo(index, start + r.offset, r.kind, r.raw_bytes, r.stored_bytes, r.chunks)
+            for index, r in enumerate(records)
+        ),
+        manifest=None if reader.trailer is None else reader.trailer.manifest,
+        allowed=allowed,
     )
+
+
+def _count_opcode_records(reader: ContainerReader) -> list[int]:
+    """A running total of the bytes of the opcode chunk records ``reader``
+    reads (in a one-item list)."""
+    total = [0]
+    read_chunk = reader._read_opcode_chunk
+
+    def counted() -> Any:
+        job = read_chunk()
+        total[0] += fmt.CHUNK_HEADER.size + job[2].nbytes + fmt.CHECKSUM.size
+        return job
+
+    reader._read_opcode_chunk = counted  # type: ignore[method-assign]
+    return total
 
 
 def _opcode_chunks(reader: ContainerReader) -> Iterator[memoryview]:

@@ -405,6 +405,11 @@ class OpcodeScanner:
             self._memo_put(key, value)
         self.result.protocol = protocol
 
+    @property
+    def opcode_offset(self) -> int:
+        """Offset of the opcode being handled, in the opcode stream."""
+        return self._opcode_offset
+
     def unused(self) -> int:
         """Bytes of the last chunk that follow STOP."""
         return self._cursor.unused()

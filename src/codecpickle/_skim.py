@@ -5,12 +5,11 @@ check each payload record's headers and sizes as usual but step over its
 stored bytes (seeking when the source can, reading through otherwise)
 instead of decoding them into memory.  The opcode chunks are still read,
 verified and decoded, so the reader serves the complete opcode stream.
-:func:`codecpickle.inspect` reads files this way, and a refused restricted
+:func:`codecpickle.inspect` reads inputs it cannot seek in this way (a
+seekable file is read through its index instead), and a refused restricted
 load uses it to walk the rest of a stream cheaply.
 
-Payload checksums are not verified (the bytes are not read).  This is the
-one place that walks payload records without a file index: a reader of an
-index can replace it.
+Payload checksums are not verified (the bytes are not read).
 """
 
 from __future__ import annotations
