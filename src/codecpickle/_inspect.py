@@ -144,8 +144,8 @@ class ObjectInfo:
     #: STACK_GLOBAL opcodes whose names are not literal strings in the
     #: stream (a restricted load still checks what they name when it runs).
     unresolved_globals: int
-    #: The writer's environment (Python, codecpickle and library
-    #: versions) when the file records one; None otherwise.
+    #: The manifest of a version-2 stream's trailer (the writer's
+    #: environment, see docs/format.md); None for version 1.
     manifest: dict[str, Any] | None
 
 
