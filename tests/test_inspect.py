@@ -150,6 +150,19 @@ def test_payload_data_is_neither_read_nor_decoded(tmp_path: Path, monkeypatch: A
     assert decoded == [obj.opcode_raw_bytes]  # a pipe is read through, still not decoded
 
 
+def test_urls() -> None:
+    pytest.importorskip("fsspec")
+    url = "memory://inspect/a.cpkl"
+    codecpickle.dump(ARRAYS, url, compress="zstd")
+    found = codecpickle.inspect(url)
+    assert found.path == url
+    assert found.untrusted == [POINT]
+    assert codecpickle.untrusted_types(url) == [POINT]
+    assert codecpickle.load(url, allow=codecpickle.untrusted_types(url))["point"] == Point(1, 2)
+    with pytest.raises(codecpickle.InvalidOptionError):
+        codecpickle.inspect(b"x", storage_options={"anon": True})
+
+
 GOLDEN = Path(__file__).parent / "data"
 
 

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
 from . import _format as fmt
+from . import _remote
 from ._index import ChunkInfo, StreamIndex, iter_indexes
 from ._reader import ContainerReader, _decode
 from ._safe import make_allowlist
@@ -154,7 +155,7 @@ class Inspection:
     """What :func:`inspect` found: one :class:`ObjectInfo` per object
     dumped into the input, in order."""
 
-    #: The path inspected, or None for a file object.
+    #: The path or URL inspected, or None for a file object or bytes.
     path: str | None
     objects: tuple[ObjectInfo, ...]
 
@@ -252,11 +253,14 @@ def inspect(
     file: str | os.PathLike[str] | BinaryIO | bytes,
     *,
     allow: Iterable[str | type | Callable[..., Any]] = (),
+    storage_options: dict[str, Any] | None = None,
 ) -> Inspection:
     """Describe what ``file`` holds without loading it.
 
-    ``file`` is a path, a binary file object (read from its current
-    position; pipes work) or the bytes of a stream.  For every object
+    ``file`` is a path, a URL (``s3://``, ``memory://``, any fsspec
+    protocol, with ``storage_options`` for its filesystem; read with range
+    requests), a binary file object (read from its current position; pipes
+    work) or the bytes of a stream.  For every object
     dumped into it, one after another: the format version, codec and
     parameters, header metadata, sizes and ratio, every payload record,
     every array with shape, dtype, order and size, and every global the
@@ -270,6 +274,10 @@ def inspect(
     """
     allowed = make_allowlist(True, allow)
     assert allowed is not None
+    file, remote = _remote.route(file, storage_options)
+    if remote is not None:
+        with _remote.open_for_reading(remote) as handle:
+            return Inspection(remote.url, _inspect_input(handle, allowed))
     if isinstance(file, bytes | bytearray | memoryview):
         return Inspection(None, _inspect_input(io.BytesIO(file), allowed))
     if isinstance(file, str | os.PathLike):
@@ -286,6 +294,8 @@ def inspect(
 def untrusted_types(
     file: str | os.PathLike[str] | BinaryIO | bytes,
     allow: Iterable[str | type | Callable[..., Any]] = (),
+    *,
+    storage_options: dict[str, Any] | None = None,
 ) -> list[str]:
     """The ``"module.qualname"`` globals in ``file`` that ``safe=True``
     (plus ``allow``) does not admit, sorted; nothing is executed.
@@ -295,7 +305,7 @@ def untrusted_types(
     listed by name (see :func:`inspect`); a restricted load still refuses
     them if they are not allowed.
     """
-    return inspect(file, allow=allow).untrusted
+    return inspect(file, allow=allow, storage_options=storage_options).untrusted
 
 
 # -- walking the input -------------------------------------------------------------
