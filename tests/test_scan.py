@@ -185,6 +185,27 @@ def test_numpys_own_protocol_5_reduction() -> None:
     assert (call.shape, call.dtype, call.order, call.buffer) == ((2, 3), "<f8", "F", 0)
 
 
+@pytest.mark.parametrize(
+    ("descr", "expected"),
+    [
+        (b"\x8c\x03<f8", "<f8"),
+        (b"(\x8c\x06struct(\x8c\x01aN\x8c\x03<f8K\x00t\x85K\x08\x89t", "|V8 with fields a"),
+        (b"\x8c\x08subarray\x8c\x03<i4K\x02\x85\x87", "('<i4', (2,))"),
+        (b"\x8c\x04meta\x8c\x03>u2)\x87", ">u2"),
+    ],
+)
+def test_declarative_array_constructor(descr: bytes, expected: str) -> None:
+    # The writer's declarative form: codecpickle._construct.array(shape,
+    # descr, order, data) with the dtype as a plain description.
+    data = (
+        b"\x80\x05\x8c\x16codecpickle._construct\x8c\x05array\x93("
+        b"K\x02K\x03\x86" + descr + b"\x8c\x01F\x97\x98tR."
+    )
+    (call,) = scan_opcodes(data).arrays
+    assert call.constructor == "codecpickle._construct.array"
+    assert (call.shape, call.dtype, call.order, call.buffer) == ((2, 3), expected, "F", 0)
+
+
 def test_subarray_dtype_description() -> None:
     opcodes, _ = _container_opcodes(np.zeros(2, dtype=[("a", "<f4", (2, 3))]))
     (call,) = scan_opcodes(opcodes).arrays

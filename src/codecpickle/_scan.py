@@ -207,6 +207,24 @@ def _frombuffer_args(args: tuple[Any, ...]) -> _ArrayArgs | None:
     return args[2], args[1], args[3], args[0]
 
 
+def _construct_args(args: tuple[Any, ...]) -> _ArrayArgs | None:
+    # codecpickle._construct.array(shape, descr, order, data): the writer's
+    # declarative form, with the dtype as a plain description.
+    if len(args) != 4:
+        return None
+    return args[0], _Description(args[1]), args[2], args[3]
+
+
+class _Description:
+    """A dtype given as a plain description (strings and tuples) rather
+    than as a pickled ``numpy.dtype``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
 #: Callables recognised as array constructors, by ``"module.qualname"``:
 #: each maps a call's argument tuple to (shape, dtype, order, buffer), or
 #: None when the call does not have that form.  A new writer form is one
@@ -215,6 +233,7 @@ ARRAY_CONSTRUCTORS: dict[str, Callable[[tuple[Any, ...]], _ArrayArgs | None]] = 
     "numpy.ndarray": _ndarray_args,
     "numpy.core.numeric._frombuffer": _frombuffer_args,
     "numpy._core.numeric._frombuffer": _frombuffer_args,
+    "codecpickle._construct.array": _construct_args,
 }
 
 
@@ -223,6 +242,8 @@ def describe_dtype(value: Any, depth: int = 0) -> str | None:
     its BUILD state, in numpy's ``dtype.str`` spelling (``'<f8'``,
     ``'<M8[ms]'``, ``'|V16'``); subarrays as ``"('<f4', (2, 3))"`` and
     structured dtypes with their field names.  None if it is not one."""
+    if isinstance(value, _Description):
+        return _describe_plain(value.value, depth)
     if depth > _DESCR_DEPTH or not isinstance(value, _Call):
         return None
     if value.func.dotted != "numpy.dtype":
@@ -250,6 +271,32 @@ def describe_dtype(value: Any, depth: int = 0) -> str | None:
     if isinstance(names, tuple) and all(isinstance(name, str) for name in names):
         return f"{text} with fields {', '.join(names)}"
     return text
+
+
+def _describe_plain(descr: Any, depth: int) -> str | None:
+    """A plain dtype description (``"<f8"``, ``("struct", fields, itemsize,
+    aligned)``, ``("subarray", descr, shape)``, ``("string", coerce, na)``,
+    ``("meta", descr, items)``) in the same spelling as
+    :func:`describe_dtype`."""
+    if depth > _DESCR_DEPTH:
+        return None
+    if isinstance(descr, str):
+        return descr
+    if not (isinstance(descr, tuple) and descr and isinstance(descr[0], str)):
+        return None
+    kind = descr[0]
+    if kind == "meta" and len(descr) == 3:
+        return _describe_plain(descr[1], depth + 1)
+    if kind == "string":
+        return "StringDType"
+    if kind == "subarray" and len(descr) == 3:
+        base, shape = _describe_plain(descr[1], depth + 1), _shape(descr[2])
+        return None if base is None or shape is None else f"({base!r}, {shape!r})"
+    if kind == "struct" and len(descr) == 4 and isinstance(descr[2], int):
+        fields = descr[1] if isinstance(descr[1], tuple) else ()
+        names = [f[0] for f in fields if isinstance(f, tuple) and f and isinstance(f[0], str)]
+        return f"|V{descr[2]} with fields {', '.join(names)}"
+    return None
 
 
 def _datetime_unit(metadata: Any) -> str | None:
