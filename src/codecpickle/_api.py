@@ -20,6 +20,8 @@ from typing import Any, BinaryIO, Final
 from . import _format as fmt
 from . import _remote
 from ._atomic import atomic_write
+from ._foreign import detect as detect_foreign
+from ._foreign import load_foreign, load_foreign_bytes, sniff
 from ._pickling import Pickler, Unpickler
 from ._reader import ContainerReader
 from ._restricted import RestrictedUnpickler
@@ -248,6 +250,10 @@ def loads(
         ) from None
     threads = _check_threads(threads)
     guards = _load_guards(safe, allow, max_buffer_size)
+    foreign = None if view.nbytes and view[0] == fmt.MAGIC[0] else detect_foreign(bytes(view[:8]))
+    if foreign is not None:
+        return load_foreign_bytes(data, foreign, allowed=guards.allowed,
+                                  max_buffer_size=guards.max_buffer_size)
     source = MemorySource(view)
     result = _load_from(source, threads, verify=True, guards=guards)
     if source.remaining():
@@ -320,6 +326,10 @@ def _load_guards(safe: object, allow: Any, max_buffer_size: object) -> _LoadGuar
 def _load_file(
     file: Any, mmap_mode: str | None, threads: int, verify: bool, guards: _LoadGuards
 ) -> Any:
+    file, foreign = sniff(file)  # plain pickles and joblib files: see _foreign
+    if foreign is not None:
+        return load_foreign(file, foreign, mmap_mode=mmap_mode, allowed=guards.allowed,
+                            max_buffer_size=guards.max_buffer_size)
     if mmap_mode is not None:
         mapped = _map(file, mmap_mode)
         if mapped is not None:
