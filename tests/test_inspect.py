@@ -366,6 +366,26 @@ def test_nothing_refused_runs_and_damage_after_the_refusal_is_noted(tmp_path: Pa
     assert not marker.exists()
 
 
+def test_foreign_pickles_list_every_refused_global_too(tmp_path: Path) -> None:
+    objects = [fractions.Fraction(1, 3), np.arange(5), pathlib.PurePosixPath("/a")]
+    for protocol in (2, 5):
+        with pytest.raises(codecpickle.ForbiddenGlobalError) as refused:
+            codecpickle.load(io.BytesIO(pickle.dumps(objects, protocol)), safe=True)
+        assert refused.value.names == ("fractions.Fraction", "pathlib.PurePosixPath")
+    joblib = pytest.importorskip("joblib")
+    path = tmp_path / "j.pkl"
+    # joblib's own wrapper globals are admitted, and not listed.
+    joblib.dump({"a": np.arange(100), "f": objects[0], "p": objects[2]}, path)
+    with pytest.raises(codecpickle.ForbiddenGlobalError) as refused:
+        codecpickle.load(path, safe=True)
+    assert refused.value.names == ("fractions.Fraction", "pathlib.PurePosixPath")
+    # An array after the refusal: its bytes sit inside the pickle stream,
+    # where the scan stops, and the message says so.
+    joblib.dump({"f": objects[0], "a": np.arange(100), "p": objects[2]}, path)
+    with pytest.raises(codecpickle.ForbiddenGlobalError, match="could not be scanned"):
+        codecpickle.load(path, safe=True)
+
+
 def test_error_constructor_is_backward_compatible() -> None:
     plain = codecpickle.ForbiddenGlobalError("no")
     assert plain.args == ("no",)

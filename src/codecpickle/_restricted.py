@@ -106,6 +106,11 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
                 raise
             raise self._every_forbidden(refused, key, stream) from None
 
+    def admits(self, module: str, name: str) -> bool:
+        """Whether :meth:`find_class` would accept ``module.name``, decided
+        without resolving it (to list refused globals found by a scan)."""
+        return f"{module}.{name}" in self._allowed
+
     def find_class(self, module: str, name: str) -> Any:
         self._refused_name = (module, name)
         found = resolve(self._allowed, module, name, super().find_class, self._track_global)
@@ -131,7 +136,8 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         scanner.seed([as_scan_value(value) for value in flat], marks, memo, self.proto)
         _finish_refused_opcode(scanner, key, self._refused_name)
 
-        skim_payloads(self._reader)
+        if isinstance(self._reader, ContainerReader):
+            skim_payloads(self._reader)
         buffers = self._reader.buffers()
         scanner._on_next_buffer = lambda _: next(buffers)
         note = ""
@@ -140,7 +146,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         except CodecPickleError as exc:
             found = scanner.result.globals
             note = f" (the rest of the stream could not be scanned: {exc})"
-        rest = [ref.dotted for ref in found if ref.dotted not in self._allowed]
+        rest = [ref.dotted for ref in found if not self.admits(ref.module, ref.name)]
         return forbidden_globals([*refused.names, *rest], note)
 
     def _track_global(self, obj: Any) -> None:

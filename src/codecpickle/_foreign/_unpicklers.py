@@ -222,6 +222,12 @@ class SafeJoblibUnpickler(_JoblibArrays, RestrictedUnpickler):
             return _latin1_bytes
         return super().find_class(module, name) if found is None else found
 
+    def admits(self, module: str, name: str) -> bool:
+        dotted = f"{module}.{name}"
+        if dotted in _joblib.WRAPPER_NAMES or dotted in _joblib.MEMMAP_NAMES:
+            return True
+        return dotted == "_codecs.encode" or super().admits(module, name)
+
     def load_build(self) -> None:
         if not self._build_wrapper():
             RestrictedUnpickler.load_build(self)
