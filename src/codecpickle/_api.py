@@ -24,7 +24,6 @@ from ._foreign import detect as detect_foreign
 from ._foreign import load_foreign, load_foreign_bytes, sniff
 from ._pickling import Pickler, Unpickler
 from ._reader import ContainerReader
-from ._restricted import RestrictedUnpickler
 from ._safe import make_allowlist
 from ._sources import MemorySource, StreamSource
 from ._writer import ContainerWriter
@@ -397,7 +396,13 @@ def _load_from(
 
 
 def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None = None) -> Any:
-    unpickler = Unpickler(reader) if allowed is None else RestrictedUnpickler(reader, allowed)
+    if allowed is None:
+        unpickler: Any = Unpickler(reader)
+    else:
+        # Imported on first use: most processes never load restricted.
+        from ._restricted import RestrictedUnpickler
+
+        unpickler = RestrictedUnpickler(reader, allowed)
     try:
         result = unpickler.load()
     except CodecPickleError:

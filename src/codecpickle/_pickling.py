@@ -20,8 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from . import _construct as construct
+from ._descr import Undescribable, describe
+from ._pandas_reduce import reducers as pandas_reducers
 from ._reader import ContainerReader
-from ._reconstruct import masked_array, view_as
+from ._reconstruct import view_as
 from ._writer import ContainerWriter
 
 PROTOCOL = 5
@@ -34,6 +37,9 @@ PROTOCOL = 5
 # mmap_mode maps every array however small.
 INBAND_LIMIT = 1 << 20
 
+_NUMPY_TYPES = (np.ndarray, np.generic, np.dtype)
+# Elements that cannot refer back to the array holding them.
+_ATOMIC = frozenset((str, int, float, bool, bytes, complex, type(None)))
 _NDARRAY_REDUCE = (np.ndarray.__reduce__, np.ndarray.__reduce_ex__, np.ndarray.__setstate__)
 
 
@@ -48,6 +54,9 @@ class Pickler(pickle.Pickler):
         # whose PickleBuffer stands in for them (the pickler refuses
         # non-contiguous PickleBuffers before the callback sees them).
         self._strided: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # id(dtype) -> (dtype, its description or None)
+        self._descrs: dict[int, tuple[np.dtype, Any]] = {}
+        self._other_reducers = pandas_reducers()
 
     def _buffer_callback(self, buffer: pickle.PickleBuffer) -> bool:
         view = memoryview(buffer)
@@ -65,9 +74,15 @@ class Pickler(pickle.Pickler):
 
     def reducer_override(self, obj: Any) -> Any:
         # Called for every object that is not a builtin scalar or container,
-        # so the common case (not an array) must return fast.
-        if not isinstance(obj, np.ndarray):
-            return NotImplemented
+        # so the common case (not numpy) must return fast.
+        if not isinstance(obj, _NUMPY_TYPES):
+            reducer = self._other_reducers.get(type(obj))
+            return NotImplemented if reducer is None else reducer(obj)
+        if isinstance(obj, np.generic):
+            return self._reduce_scalar(obj)
+        if isinstance(obj, np.dtype):
+            descr = self._describe(obj)
+            return NotImplemented if descr is None else (construct.dtype, (descr,))
         cls = type(obj)
         if cls is np.ndarray:
             return self._reduce_plain(obj)
@@ -76,51 +91,93 @@ class Pickler(pickle.Pickler):
             # fresh memory map of the new file with mmap_mode).
             return self._reduce_plain(obj.view(np.ndarray))
         if cls is np.ma.MaskedArray:
-            return _reduce_masked(obj)
+            return self._reduce_masked(obj)
+        if cls is np.matrix:
+            return construct.matrix, (obj.view(np.ndarray),)
         if (cls.__reduce__, cls.__reduce_ex__, cls.__setstate__) == _NDARRAY_REDUCE:
             # numpy would rebuild the subclass from a ``tobytes()`` copy and
             # drop its ``__dict__``; a view gives the same without the copy.
             return view_as, (obj.view(np.ndarray), cls)
         return NotImplemented
 
-    def _reduce_plain(self, array: np.ndarray) -> Any:
-        """Reduce an exact ndarray to ``numpy.ndarray(shape, dtype, buffer,
-        0, None, order)`` with its data as an out-of-band ``PickleBuffer``.
+    def _describe(self, dtype: np.dtype) -> Any:
+        """The description of ``dtype`` (None if it has none), remembered
+        per dtype object: files hold many arrays of few dtypes."""
+        known = self._descrs.get(id(dtype))
+        if known is not None:
+            return known[1]
+        try:
+            descr = describe(dtype)
+        except Undescribable:
+            descr = None
+        self._descrs[id(dtype)] = (dtype, descr)  # held, so the id stays its own
+        return descr
 
-        Only numpy's public constructor appears in the stream, so files load
-        under any numpy version.  It also covers what numpy's own protocol-5
-        reduction copies whole: dtypes that refuse the buffer protocol
-        (datetime64) get a void-typed view of the same memory, and
+    def _reduce_plain(self, array: np.ndarray) -> Any:
+        """Reduce an exact ndarray to ``construct.array(shape, descr, order,
+        data)``, with plain data as an out-of-band ``PickleBuffer``.
+
+        Only codecpickle's own constructor appears in the stream, so files
+        load under any numpy version.  It also covers what numpy's own
+        protocol-5 reduction copies whole: dtypes that refuse the buffer
+        protocol (datetime64) get a void-typed view of the same memory, and
         non-contiguous arrays are streamed in C order by the callback.
         """
         dtype = array.dtype
-        if dtype.hasobject or dtype.itemsize == 0:
+        descr = self._describe(dtype)
+        if descr is None:
             return NotImplemented
-        if array.flags.c_contiguous or array.flags.f_contiguous:
-            order = "F" if not array.flags.c_contiguous else "C"
+        contiguous = array.flags.c_contiguous or array.flags.f_contiguous
+        order = "F" if contiguous and not array.flags.c_contiguous else "C"
+        if dtype.hasobject:
+            return _reduce_objects(array, descr, order)
+        if dtype.itemsize == 0:
+            return construct.array, (array.shape, descr, order, b"")
+        if contiguous:
             data = array.view(np.dtype((np.void, dtype.itemsize)))
         else:
-            order = "C"
             # An empty stand-in with the array's writeability (which decides
             # whether the loaded buffer is writeable).
             data = np.empty(0, dtype=np.dtype((np.void, dtype.itemsize)))
             data.flags.writeable = array.flags.writeable
             # A void view too: dtypes like datetime64 refuse buffer exports.
             self._strided[id(data)] = (data, array.view(data.dtype))
-        return np.ndarray, (array.shape, dtype, pickle.PickleBuffer(data), 0, None, order)
+        return construct.array, (array.shape, descr, order, pickle.PickleBuffer(data))
+
+    def _reduce_scalar(self, value: np.generic) -> Any:
+        descr = self._describe(value.dtype)
+        if descr is None or value.dtype.kind == "T":
+            return NotImplemented
+        data: Any = [value.item()] if value.dtype.hasobject else value.tobytes()
+        if type(data) is bytes and len(data) != value.dtype.itemsize:
+            return NotImplemented  # numpy's odd empty-string scalars
+        return construct.scalar, (descr, data)
+
+    def _reduce_masked(self, array: np.ma.MaskedArray) -> Any:
+        data = array.data  # a view of the base class, no copy
+        fill_value = array.fill_value
+        plain_fill = type(fill_value) in (bool, int, float, complex, str, bytes) or (
+            isinstance(fill_value, np.generic) and not fill_value.dtype.hasobject
+        )
+        if type(data) is not np.ndarray or not plain_fill:
+            return NotImplemented
+        return construct.masked, (data, np.ma.getmaskarray(array), fill_value, bool(array.hardmask))
 
 
-def _reduce_masked(array: np.ma.MaskedArray) -> Any:
-    data = array.data  # a view of the base class, no copy
-    if type(data) is not np.ndarray:
-        return NotImplemented
-    return masked_array, (
-        type(array),
-        data,
-        np.ma.getmaskarray(array),
-        array.fill_value,
-        array.hardmask,
-    )
+def _reduce_objects(array: np.ndarray, descr: Any, order: str) -> Any:
+    """Arrays holding Python objects: their elements as a list.  Object
+    arrays may contain themselves, so they are made (full of None) first
+    and filled once the pickler has memoized them."""
+    if array.dtype.kind == "T":  # StringDType: strings only, one call
+        return construct.array, (array.shape, descr, order, array.ravel(order).tolist())
+    # tolist: the elements themselves for the object dtype, tuples of
+    # plain values for structured ones.
+    items = array.ravel(order).tolist()
+    if _ATOMIC.issuperset(map(type, items)):
+        return construct.array, (array.shape, descr, order, items)
+    # Elements that may contain the array itself: the pickler memoizes the
+    # array first, then calls ``fill(array, items)``.
+    return construct.array, (array.shape, descr, order, None), items, None, None, construct.fill
 
 
 def _c_order_pieces(array: np.ndarray, target: int) -> Iterator[memoryview]:

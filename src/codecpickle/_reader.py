@@ -162,6 +162,9 @@ class ContainerReader:
         # No buffer sized by the input (payload, opcode chunk, pickled
         # bytes object) may exceed this; see docs/security.md.
         self._max_buffer = default_buffer_limit() if max_buffer_size is None else max_buffer_size
+        #: The bound in effect, and the caller's own (None: the default).
+        self.max_buffer_size = self._max_buffer
+        self.requested_max_buffer_size = max_buffer_size
         self._line_cache: tuple[memoryview, bytes] | None = None
         # Array data stored uncompressed may be changed in place on purpose
         # (mmap_mode="r+"), which leaves its checksum stale.
@@ -251,6 +254,11 @@ class ContainerReader:
         if self._line_cache is None or self._line_cache[0] is not self._chunk:
             self._line_cache = (self._chunk, self._chunk.tobytes())
         return self._line_cache[1].find(b"\n", self._pos)
+
+    @property
+    def input_offset(self) -> int:
+        """How many bytes of the input have been read so far."""
+        return int(self._source.offset)
 
     def check_declared_size(self, nbytes: int, what: str) -> None:
         """Refuse, with :class:`SizeLimitError`, a pickled object whose

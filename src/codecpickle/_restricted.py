@@ -1,37 +1,40 @@
 """The unpickler behind restricted loads (``load(..., safe=True)``).
 
-An allowlist of globals (``_safe.py``) decides which callables a stream may
-call.  That is not enough on its own: the BUILD opcode hands any object on
-the stack a state of the stream's choosing, and numpy's ``__setstate__``
-methods trust that state (see ``_numpy_guards.py``), while BUILD on a
-global (a class, a function) would change it for the whole process.  The C
-unpickler offers no hook for BUILD, so restricted loads run the standard
-library's pure-Python unpickler, ``pickle._Unpickler`` (the reference
-implementation the C one mirrors), with these opcodes replaced:
+Safety follows from what the unpickler can be made to do, not from a list
+of known attacks:
 
-* BUILD: refused on globals and numpy scalars; checked, and applied without
-  changing the old object, on dtypes; checked on arrays;
-* REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ: the C unpickler's argument checks,
-  a bound on how deeply the dtypes they return nest,
-  no creating an ndarray subclass through ``ndarray.__new__`` (which
-  builds arrays over raw bytes), and no copying the memory of Python
-  objects as bytes (``bytes(object_array)``);
-* READONLY_BUFFER: not on memory that holds Python objects;
-* BINBYTES, BINBYTES8, BYTEARRAY8, BINUNICODE, BINUNICODE8, BINSTRING,
-  LONG4: the declared size is checked against ``max_buffer_size`` before
-  anything is allocated; FRAME is skipped (see :meth:`load`);
-* the memo opcodes: they note where dtypes are stored, so that a rebuilt
-  dtype replaces the old one there too.
+* **Names**: every global is resolved through the allowlist (``_safe.py``)
+  before its module is imported; EXT codes are looked up afresh in
+  ``copyreg``'s registry and go through the same check (the C unpickler's
+  process-wide extension cache is never consulted).
+* **Calls** (REDUCE, NEWOBJ, NEWOBJ_EX, INST, OBJ): only admitted globals
+  can be called, each through its policy in ``_admitted.py``, which checks
+  argument types and ranges and builds through public constructors.
+  numpy's own reductions are translated (``_native.py``): numpy's
+  ``_reconstruct``, ``scalar``, ``_frombuffer``, ``dtype.__setstate__`` and
+  ``ndarray.__setstate__`` never run on stream data.  Globals the caller
+  adds with ``allow=`` are called as they are.
+* **Changes** (BUILD, SETITEM(S), APPEND(S), ADDITEMS): only on objects the
+  stream itself made, of the kinds whose pickles need them (dicts, lists,
+  sets, deques; a ChainMap's maps; the pending numpy objects of numpy's own
+  pickles, which are translated; instances of classes given with
+  ``allow=``).  Nothing that existed before the load is changed.
+* **Budgets**: total opcode bytes, integer size, dtype tree size and depth,
+  and every size an opcode declares (against ``max_buffer_size``).
 
-The price is speed on object-heavy streams: four to six times a normal
-load's time (``benchmarks/safe_load.py``).  Array data does not pass
-through the unpickler, so array-heavy files load as fast as in a normal
-load.
+The C unpickler has no hooks for these opcodes, so restricted loads run the
+standard library's pure-Python unpickler, ``pickle._Unpickler`` (the
+reference the C one mirrors), with them replaced.  Array data does not
+pass through the unpickler, so array-heavy files load about as fast as in
+a normal load; object-heavy streams take several times as long.
 """
 
 from __future__ import annotations
 
+import collections
+import copyreg
 import io
+import math
 import pickle
 import sys
 from struct import Struct, unpack
@@ -39,19 +42,46 @@ from typing import Any
 
 import numpy as np
 
-from ._numpy_guards import DtypeDepths, build_array, exposes_object_memory, rebuilt_dtype
+from . import _construct as construct
+from ._admitted import BUILDERS, POLICIES, PendingArray, PendingDtype
+from ._native import Translator
 from ._reader import ContainerReader
-from ._safe import check_extension_registry, forbidden_globals, resolve
+from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS, forbidden_globals, resolve
 from ._scan import OPAQUE, OpcodeScanner, as_scan_value, global_value, iter_chunks
 from ._skim import skim_payloads
-from .errors import CodecPickleError, CorruptDataError, ForbiddenGlobalError
+from .errors import CodecPickleError, CorruptDataError, ForbiddenGlobalError, SizeLimitError
 
-__all__ = ["RestrictedUnpickler"]
+__all__ = ["RestrictedUnpickler", "int_digit_limit", "opcode_budget"]
+
+#: The opcode bytes a restricted load may always read.
+MIN_OPCODE_BUDGET = 4 << 20
+#: The opcode bytes a restricted load may read per byte of input read so
+#: far: genuine streams expand 2 to 20 times when decompressed, a crafted
+#: one thousands of times, and the pure-Python unpickler takes about a
+#: second per few million opcodes.
+OPCODE_BYTES_PER_INPUT_BYTE = 8
+
+
+def int_digit_limit() -> int:
+    """The most decimal digits an integer in a restricted load may have:
+    CPython's own limit on int/str conversion (4300 unless changed), or
+    4300 if that limit is switched off."""
+    limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
+    return limit or 4300
+
+
+def opcode_budget(max_buffer_size: int | None, input_read: int) -> int:
+    """The opcode bytes a restricted load may have read after ``input_read``
+    bytes of input: ``max_buffer_size`` when the caller gives one, else
+    8 bytes per input byte, and at least 4 MiB."""
+    if max_buffer_size is not None:
+        return max_buffer_size
+    return max(MIN_OPCODE_BUDGET, OPCODE_BYTES_PER_INPUT_BYTE * input_read)
 
 
 class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     """Unpickles from a container, resolving globals only from ``allowed``
-    and checking every BUILD (see the module docstring)."""
+    and calling and changing objects only as the module docstring says."""
 
     dispatch = pickle._Unpickler.dispatch.copy()  # type: ignore[attr-defined]
 
@@ -59,12 +89,20 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         super().__init__(reader, buffers=reader.buffers())
         self._reader = reader
         self._allowed = allowed
-        # id -> object for every global the stream obtained; holding them
-        # keeps the ids from being reused during the load.
+        self._profile = allowed & (SAFE_GLOBALS | PANDAS_GLOBALS)
+        self.max_bytes = reader.max_buffer_size
+        self.translator = Translator(max_bytes=self.max_bytes)
+        self._max_int_bytes = math.ceil(int_digit_limit() * math.log2(10) / 8) + 1
+        # id -> object for every global the stream obtained (held, so the
+        # ids stay their own); id -> (callable, policy or None) for calls.
         self._globals: dict[int, Any] = {}
-        # id(dtype) -> memo keys it was stored under.
-        self._dtype_keys: dict[int, list[int]] = {}
-        self._dtype_depths = DtypeDepths()
+        self._calls: dict[int, tuple[Any, Any]] = {}
+        # Classes named through allow= (their instances take BUILD and items).
+        self._user_classes: dict[int, type] = {}
+        # Object arrays made empty by construct.array, awaiting construct.fill.
+        self.unfilled: dict[int, np.ndarray] = {}
+        # id(pending object) -> memo keys it was stored under.
+        self._pending_keys: dict[int, list[int]] = {}
         # The global find_class is resolving: still set if it was refused.
         self._refused_name: tuple[str, str] | None = None
 
@@ -78,7 +116,6 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         (see :meth:`load_frame`), and the opcodes whose size the stream
         declares check it against the buffer bound before reading.
         """
-        check_extension_registry(self._allowed)
         raw = _OpcodeStream(self._reader)
         stream = io.BufferedReader(raw, _READ_AHEAD)
         self.read = read = stream.read
@@ -111,11 +148,13 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         without resolving it (to list refused globals found by a scan)."""
         return f"{module}.{name}" in self._allowed
 
+    # -- names -------------------------------------------------------------------
+
     def find_class(self, module: str, name: str) -> Any:
         self._refused_name = (module, name)
-        found = resolve(self._allowed, module, name, super().find_class, self._track_global)
+        found = resolve(self._allowed, module, name, super().find_class)
         self._refused_name = None
-        return found
+        return self._admit(f"{module}.{name}", found)
 
     # -- listing every forbidden global ----------------------------------------------
 
@@ -149,128 +188,103 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         rest = [ref.dotted for ref in found if not self.admits(ref.module, ref.name)]
         return forbidden_globals([*refused.names, *rest], note)
 
-    def _track_global(self, obj: Any) -> None:
-        self._globals[id(obj)] = obj
+    def _admit(self, dotted: str, found: Any) -> Any:
+        """Note a global the stream obtained: how it may be called, and
+        that it must not be changed."""
+        self._globals[id(found)] = found
+        if dotted in self._profile:
+            policy = POLICIES.get(dotted)
+            if policy is not None:
+                self._calls[id(found)] = (found, policy)
+        else:
+            # Named by the caller with allow=: called and changed as it is.
+            self._calls[id(found)] = (found, None)
+            if isinstance(found, type):
+                self._user_classes[id(found)] = found
+        return found
 
-    # -- BUILD ------------------------------------------------------------------
+    def is_user_class(self, cls: Any) -> bool:
+        """Whether ``cls`` was admitted by the caller with ``allow=``."""
+        return self._user_classes.get(id(cls)) is cls
 
-    def load_build(self) -> None:
-        stack = self.stack
-        state = stack.pop()
-        inst = stack[-1]
-        if id(inst) in self._globals:
+    def restricted_getattr(self, owner: Any, name: Any) -> Any:
+        """``getattr`` for restricted loads.  Pickles name class methods
+        (such as ``ZoneInfo._unpickle``) as ``getattr(cls, name)``; this
+        serves only attributes of admitted classes whose full dotted name
+        is itself allowed, and treats each as a global."""
+        if not (isinstance(owner, type) and self._globals.get(id(owner)) is owner):
             raise ForbiddenGlobalError(
-                f"the stream changes the state of {inst!r}, a global shared by the whole "
-                "process, which a restricted load does not allow"
+                f"the stream asks for attribute {name!r} of {owner!r}, which a restricted "
+                "load does not allow"
             )
-        if isinstance(inst, np.dtype):
-            rebuilt = rebuilt_dtype(inst, state)
-            self._dtype_depths.check(rebuilt)
-            stack[-1] = rebuilt
-            self._replace_dtype_in_memo(inst, rebuilt)
-            return
-        if isinstance(inst, np.generic):
+        if type(name) is not str:
+            raise CorruptDataError("the stream asks getattr for a name that is not a str")
+        dotted = f"{owner.__module__}.{owner.__qualname__}.{name}"
+        resolve(self._allowed, owner.__module__, f"{owner.__qualname__}.{name}", _no_import)
+        return self._admit(dotted, getattr(owner, name))
+
+    def _ext(self, code: int) -> None:
+        # Looked up afresh in the registry, then checked like any global;
+        # copyreg._extension_cache is never consulted.
+        key = copyreg._inverted_registry.get(code)  # type: ignore[attr-defined]
+        if key is None:
+            raise pickle.UnpicklingError(f"unregistered extension code {code}")
+        self.append(self.find_class(*key))
+
+    def load_ext1(self) -> None:
+        self._ext(self.read(1)[0])
+
+    dispatch[pickle.EXT1[0]] = load_ext1
+
+    def load_ext2(self) -> None:
+        self._ext(unpack("<H", self.read(2))[0])
+
+    dispatch[pickle.EXT2[0]] = load_ext2
+
+    def load_ext4(self) -> None:
+        self._ext(unpack("<i", self.read(4))[0])
+
+    dispatch[pickle.EXT4[0]] = load_ext4
+
+    # -- calls -------------------------------------------------------------------
+
+    def _call(self, func: Any, args: Any, kwargs: Any = None, new: bool = False) -> Any:
+        if type(args) is not tuple:
+            raise pickle.UnpicklingError("the arguments of a call are not a tuple")
+        entry = self._calls.get(id(func))
+        if entry is None or entry[0] is not func:
             raise CorruptDataError(
-                "the stream sets the state of a numpy scalar, which no genuine stream does; refused"
+                f"the stream calls {_describe(func)}, which a restricted load does not call; "
+                "refused"
             )
-        if isinstance(inst, np.ndarray) and build_array(inst, state):
-            return
-        stack.append(state)
-        pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
-
-    dispatch[pickle.BUILD[0]] = load_build
-
-    def _replace_dtype_in_memo(self, old: np.dtype, new: np.dtype) -> None:
-        memo = self.memo
-        keys = [key for key in self._dtype_keys.pop(id(old), ()) if memo.get(key) is old]
-        for key in keys:
-            memo[key] = new
-        if keys:
-            self._dtype_keys.setdefault(id(new), []).extend(keys)
-
-    # -- memo ----------------------------------------------------------------------
-    # The stdlib's memo opcodes, plus a note of where each dtype is stored.
-    # The dtype test is inlined: MEMOIZE runs once per object in the stream.
-
-    def _note_dtype_key(self, dtype: np.dtype, key: int) -> None:
-        self._dtype_keys.setdefault(id(dtype), []).append(key)
-
-    def load_put(self) -> None:
-        key = int(self.readline()[:-1])
-        if key < 0:
-            raise ValueError("negative PUT argument")
-        value = self.memo[key] = self.stack[-1]
-        if isinstance(value, np.dtype):
-            self._note_dtype_key(value, key)
-
-    dispatch[pickle.PUT[0]] = load_put
-
-    def load_binput(self) -> None:
-        key = self.read(1)[0]
-        value = self.memo[key] = self.stack[-1]
-        if isinstance(value, np.dtype):
-            self._note_dtype_key(value, key)
-
-    dispatch[pickle.BINPUT[0]] = load_binput
-
-    def load_long_binput(self) -> None:
-        (key,) = unpack("<I", self.read(4))
-        value = self.memo[key] = self.stack[-1]
-        if isinstance(value, np.dtype):
-            self._note_dtype_key(value, key)
-
-    dispatch[pickle.LONG_BINPUT[0]] = load_long_binput
-
-    def load_memoize(self) -> None:
-        memo = self.memo
-        key = len(memo)
-        value = memo[key] = self.stack[-1]
-        if isinstance(value, np.dtype):
-            self._note_dtype_key(value, key)
-
-    dispatch[pickle.MEMOIZE[0]] = load_memoize
-
-    # -- object creation --------------------------------------------------------------
+        policy = entry[1]
+        if policy is not None:
+            if kwargs:
+                raise CorruptDataError("the stream passes keyword arguments to a constructor")
+            return policy(self, args)
+        # The caller's own global (allow=): called as it is, except that no
+        # ndarray subclass is built over raw bytes through ndarray.__new__.
+        _refuse_raw_array_class(func)
+        if new:
+            if not isinstance(func, type):
+                raise pickle.UnpicklingError("NEWOBJ class argument isn't a type object")
+            return func.__new__(func, *args, **(kwargs or {}))
+        return func(*args, **(kwargs or {}))
 
     def load_reduce(self) -> None:
         stack = self.stack
         args = stack.pop()
-        func = stack[-1]
-        if type(args) is not tuple:
-            raise pickle.UnpicklingError("REDUCE arguments are not a tuple")
-        _check_call(func, args)
-        stack[-1] = self._checked_result(func(*args))
+        stack[-1] = self._call(stack[-1], args)
 
     dispatch[pickle.REDUCE[0]] = load_reduce
 
     def _instantiate(self, klass: Any, args: Any) -> None:  # INST and OBJ
-        _check_call(klass, args)
-        super()._instantiate(klass, args)
-        self._checked_result(self.stack[-1])
-
-    def _checked_result(self, obj: Any) -> Any:
-        # dtypes are the only objects calls return that numpy later walks
-        # by unguarded C recursion (see DtypeDepths).
-        if isinstance(obj, np.dtype):
-            self._dtype_depths.check(obj)
-        return obj
-
-    def load_readonly_buffer(self) -> None:
-        # Genuine streams mark out-of-band buffers read-only; a memoryview
-        # of an object array would lend its pointers as plain bytes.
-        if exposes_object_memory(self.stack[-1]):
-            raise CorruptDataError(
-                "the stream views the memory of Python objects as plain data, which no "
-                "genuine stream does; refused"
-            )
-        super().load_readonly_buffer()
-
-    dispatch[pickle.READONLY_BUFFER[0]] = load_readonly_buffer
+        self.append(self._call(klass, tuple(args)))
 
     def load_newobj(self) -> None:
         args = self.stack.pop()
         cls = self.stack.pop()
-        self.append(self._checked_result(_new_instance(cls, args, {})))
+        self.append(self._call(cls, args, new=True))
 
     dispatch[pickle.NEWOBJ[0]] = load_newobj
 
@@ -280,9 +294,197 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         cls = self.stack.pop()
         if type(kwargs) is not dict:
             raise pickle.UnpicklingError("NEWOBJ_EX keyword arguments are not a dict")
-        self.append(self._checked_result(_new_instance(cls, args, kwargs)))
+        self.append(self._call(cls, args, kwargs, new=True))
 
     dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
+
+    # -- changes -----------------------------------------------------------------
+
+    def _check_changeable(self, target: Any, kinds: tuple[type, ...], what: str) -> None:
+        if type(target) in kinds or (
+            self.is_user_class(type(target)) and id(target) not in self._globals
+        ):
+            return
+        if id(target) in self._globals:
+            raise ForbiddenGlobalError(
+                f"the stream changes {_describe(target)}, a global shared by the whole "
+                "process, which a restricted load does not allow"
+            )
+        raise CorruptDataError(
+            f"the stream {what} {_describe(target)}, which no genuine stream does; refused"
+        )
+
+    def load_build(self) -> None:
+        stack = self.stack
+        state = stack.pop()
+        inst = stack[-1]
+        kind = type(inst)
+        if kind is PendingDtype:
+            built: Any = self.translator.dtype_from_state(inst.type_name, inst.align, state)
+        elif kind is PendingArray:
+            built = self._build_array(inst, state)
+        elif kind in BUILDERS and id(inst) not in self._globals:
+            BUILDERS[kind](inst, state)
+            return
+        else:
+            self._check_changeable(inst, (), "sets the state of")
+            if isinstance(inst, np.ndarray) and type(inst).__setstate__ in _NUMPY_SETSTATES:
+                raise CorruptDataError(
+                    "the stream sets the state of an array through numpy's own __setstate__; "
+                    "refused"
+                )
+            stack.append(state)
+            pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
+            return
+        del state
+        self._replace_pending(inst, built)
+
+    dispatch[pickle.BUILD[0]] = load_build
+
+    def _build_array(self, pending: PendingArray, state: Any) -> Any:
+        if pending.masked:
+            return self._build_masked(state)
+        array = self.translator.array_from_state(np.ndarray, state)
+        items = state[-1] if type(state) is tuple and state else None
+        if type(items) is list and array.dtype == _OBJECT:
+            # numpy's pickle of an object array that contains itself: the
+            # list names the pending object, which becomes the array.
+            for index, item in enumerate(items):
+                if item is pending:
+                    items[index] = array
+                    array[np.unravel_index(index, array.shape)] = array
+        cls = pending.cls
+        if cls is np.matrix:
+            return construct.matrix(array)
+        return array if cls is np.ndarray else array.view(cls)
+
+    def _build_masked(self, state: Any) -> Any:
+        if not (type(state) is tuple and len(state) == 7):
+            raise CorruptDataError("the stream gives a masked array a malformed state; refused")
+        version, shape, dtype, fortran, data, mask_data, fill_value = state
+        translator = self.translator
+        array = translator.array_from_state(np.ndarray, (version, shape, dtype, fortran, data))
+        mask_state = (shape, translator.mask_dtype(dtype), fortran, mask_data)
+        return construct.masked(
+            array, translator.array_from_state(np.ndarray, mask_state), fill_value, False
+        )
+
+    def _replace_pending(self, pending: Any, built: Any) -> None:
+        """Put ``built`` where ``pending`` was (stack top, memo), and refuse
+        if anything else still refers to it: that object would keep a
+        placeholder instead of the numpy object."""
+        self.stack[-1] = built
+        memo = self.memo
+        for key in self._pending_keys.pop(id(pending), ()):
+            if memo.get(key) is pending:
+                memo[key] = built
+        # Left: this frame's variable and getrefcount's own argument.
+        if sys.getrefcount(pending) > _PENDING_REFS:
+            raise CorruptDataError(
+                f"the stream uses a numpy {type(built).__name__} before its state is set, "
+                "which no genuine stream does; refused"
+            )
+
+    def load_setitem(self) -> None:
+        stack = self.stack
+        value = stack.pop()
+        key = stack.pop()
+        target = stack[-1]
+        self._check_changeable(target, _MAPPINGS, "sets items of")
+        target[key] = value
+
+    dispatch[pickle.SETITEM[0]] = load_setitem
+
+    def load_setitems(self) -> None:
+        items = self.pop_mark()
+        target = self.stack[-1]
+        self._check_changeable(target, _MAPPINGS, "sets items of")
+        for i in range(0, len(items), 2):
+            target[items[i]] = items[i + 1]
+
+    dispatch[pickle.SETITEMS[0]] = load_setitems
+
+    def load_append(self) -> None:
+        stack = self.stack
+        value = stack.pop()
+        target = stack[-1]
+        self._check_changeable(target, _SEQUENCES, "appends to")
+        target.append(value)
+
+    dispatch[pickle.APPEND[0]] = load_append
+
+    def load_appends(self) -> None:
+        items = self.pop_mark()
+        target = self.stack[-1]
+        self._check_changeable(target, _SEQUENCES, "appends to")
+        if type(target) is list:
+            target.extend(items)
+        else:
+            for item in items:
+                target.append(item)
+
+    dispatch[pickle.APPENDS[0]] = load_appends
+
+    def load_additems(self) -> None:
+        items = self.pop_mark()
+        target = self.stack[-1]
+        self._check_changeable(target, (set,), "adds items to")
+        target.update(items)
+
+    dispatch[pickle.ADDITEMS[0]] = load_additems
+
+    # -- memo ----------------------------------------------------------------------
+    # The stdlib's memo opcodes, plus a note of where each pending numpy
+    # object is stored, so that its translation replaces it there too.
+
+    def _note(self, value: Any, key: int) -> None:
+        if type(value) in _PENDING:
+            self._pending_keys.setdefault(id(value), []).append(key)
+
+    def load_put(self) -> None:
+        key = int(self.readline()[:-1])
+        if key < 0:
+            raise ValueError("negative PUT argument")
+        value = self.memo[key] = self.stack[-1]
+        self._note(value, key)
+
+    dispatch[pickle.PUT[0]] = load_put
+
+    def load_binput(self) -> None:
+        key = self.read(1)[0]
+        value = self.memo[key] = self.stack[-1]
+        self._note(value, key)
+
+    dispatch[pickle.BINPUT[0]] = load_binput
+
+    def load_long_binput(self) -> None:
+        (key,) = unpack("<I", self.read(4))
+        value = self.memo[key] = self.stack[-1]
+        self._note(value, key)
+
+    dispatch[pickle.LONG_BINPUT[0]] = load_long_binput
+
+    def load_memoize(self) -> None:
+        memo = self.memo
+        key = len(memo)
+        value = memo[key] = self.stack[-1]
+        self._note(value, key)
+
+    dispatch[pickle.MEMOIZE[0]] = load_memoize
+
+    # -- buffers ------------------------------------------------------------------
+
+    def load_readonly_buffer(self) -> None:
+        # Genuine streams mark out-of-band buffers read-only; a memoryview
+        # of an object array would lend its pointers as plain bytes.
+        if _exposes_object_memory(self.stack[-1]):
+            raise CorruptDataError(
+                "the stream views the memory of Python objects as plain data, which no "
+                "genuine stream does; refused"
+            )
+        super().load_readonly_buffer()
+
+    dispatch[pickle.READONLY_BUFFER[0]] = load_readonly_buffer
 
     # -- opcodes that declare a size ------------------------------------------------
     # Checked against the buffer bound before reading (the buffered reader
@@ -328,8 +530,27 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
 
     dispatch[pickle.BINSTRING[0]] = load_binstring
 
+    def check_int(self, value: int) -> None:
+        """Refuse an integer over the digit budget (:func:`int_digit_limit`):
+        converting one to text or Decimal takes time quadratic in its size."""
+        if value.bit_length() > 8 * self._max_int_bytes:
+            raise SizeLimitError(
+                f"the stream holds an integer of {value.bit_length()} bits, over the limit of "
+                f"{int_digit_limit()} decimal digits for restricted loads "
+                "(sys.set_int_max_str_digits raises it)"
+            )
+
     def load_long4(self) -> None:
-        self.append(pickle.decode_long(self._read_counted(_I32, "a LONG4 integer")))
+        (size,) = _I32.unpack(self.read(4))
+        if size < 0:
+            raise pickle.UnpicklingError("LONG4 has a negative byte count")
+        if size > self._max_int_bytes:
+            raise SizeLimitError(
+                f"the stream holds an integer of {size} bytes, over the limit of "
+                f"{int_digit_limit()} decimal digits for restricted loads "
+                "(sys.set_int_max_str_digits raises it)"
+            )
+        self.append(pickle.decode_long(self.read(size)))
 
     dispatch[pickle.LONG4[0]] = load_long4
 
@@ -366,18 +587,29 @@ def _finish_refused_opcode(
 
 
 class _OpcodeStream(io.RawIOBase):
-    """A container's opcode bytes as a raw stream, for ``io.BufferedReader``."""
+    """A container's opcode bytes as a raw stream, for ``io.BufferedReader``,
+    refusing to deliver more than ``budget`` bytes in all."""
 
     def __init__(self, reader: ContainerReader) -> None:
         super().__init__()
         self._reader = reader
         self._delivered = 0
+        self._requested = reader.requested_max_buffer_size
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        count = self._reader.readinto1(buffer)
+        reader = self._reader
+        budget = opcode_budget(self._requested, reader.input_offset)
+        if self._delivered >= budget:
+            raise SizeLimitError(
+                f"the pickle stream holds more than {budget} bytes of opcodes after "
+                f"{reader.input_offset} bytes of input, the limit for a restricted load; if the "
+                "input is trusted, raise it with load(..., max_buffer_size=...)"
+            )
+        view = memoryview(buffer)[: budget - self._delivered]
+        count = reader.readinto1(view)
         self._delivered += count
         return count
 
@@ -385,40 +617,43 @@ class _OpcodeStream(io.RawIOBase):
         return self._delivered
 
 
+_OBJECT = np.dtype("O")
 _READ_AHEAD = 64 << 10  # the size of the frames picklers write
 # Byte counts of the opcodes that declare one.
 _U32, _U64, _I32 = Struct("<I"), Struct("<Q"), Struct("<i")
+# The objects a stream may set items of, or append to (besides instances of
+# classes given with allow=).
+_MAPPINGS = (dict, collections.OrderedDict, collections.Counter, collections.defaultdict)
+_SEQUENCES = (list, collections.deque)
+_PENDING = (PendingDtype, PendingArray)
+# References to a pending object while it is replaced: load_build's and
+# _replace_pending's variables, and sys.getrefcount's argument.
+_PENDING_REFS = 3
+_NUMPY_SETSTATES = (np.ndarray.__setstate__, np.ma.MaskedArray.__setstate__)
 
 
 def _invalid_opcode(code: int) -> None:
     raise pickle.UnpicklingError(f"invalid load key, {bytes([code])!r}")
 
 
-def _new_instance(cls: Any, args: Any, kwargs: dict[str, Any]) -> Any:
-    # The C unpickler's checks, which the Python one leaves out, and one more.
-    if not isinstance(cls, type):
-        raise pickle.UnpicklingError("NEWOBJ class argument isn't a type object")
-    if type(args) is not tuple:
-        raise pickle.UnpicklingError("NEWOBJ arguments are not a tuple")
-    _check_call(cls, args)
-    return cls.__new__(cls, *args, **kwargs)
+def _no_import(module: str, name: str) -> None:
+    return None
 
 
-# Admitted callables that copy their argument's raw memory.
-_BUFFER_COPIERS = (bytes, bytearray, np.bytes_, np.void)
+def _describe(obj: Any) -> str:
+    name = getattr(obj, "__qualname__", None)
+    module = getattr(obj, "__module__", None)
+    if isinstance(name, str) and isinstance(module, str):
+        return f"{module}.{name}"
+    return f"a {type(obj).__qualname__} object"
 
 
-def _check_call(func: Any, args: Any) -> None:
-    """Refuse calls no genuine stream makes and that only a hostile one
-    would want: creating an ndarray subclass through ``ndarray.__new__``,
-    and copying the memory of Python objects as plain bytes."""
-    _refuse_raw_array_class(func)
-    copies_memory = isinstance(func, type) and func in _BUFFER_COPIERS
-    if copies_memory and args and exposes_object_memory(args[0]):
-        raise CorruptDataError(
-            "the stream copies the memory of Python objects as plain bytes, which no genuine "
-            "stream does; refused"
-        )
+def _exposes_object_memory(obj: Any) -> bool:
+    """Whether ``obj`` lends memory that holds object pointers: an array or
+    numpy scalar whose dtype holds objects, or a memoryview of one."""
+    if isinstance(obj, memoryview):
+        obj = obj.obj
+    return isinstance(obj, np.ndarray | np.generic) and obj.dtype.hasobject
 
 
 def _refuse_raw_array_class(cls: Any) -> None:

@@ -13,31 +13,27 @@ same dotted path (``module="numpy"``, ``name="ma.MaskedArray"`` versus
 only import modules that the admitted spelling imports too, so comparing the
 joined string is as strict as comparing the pair.
 
-Admitting a name is a promise that calling it with *any* arguments the file
-can build (only other admitted objects, plus builtin scalars and
-containers) can neither run other code nor read memory it should not.  A
-few numpy entry points break that promise and are replaced by checked
-versions (see ``_numpy_guards.py``), and the restricted unpickler checks
-what BUILD opcodes do to numpy objects.  Not promised: bounded CPU and
-memory (see ``docs/security.md``).
+Admitting a name is not enough to call it: a restricted load calls an
+admitted global only through its policy in ``_admitted.py``, which checks
+the arguments' types and ranges (globals without a policy are values only),
+and translates numpy's own reductions (``_native.py``) instead of running
+them.  Globals added with ``allow=`` are called as they are.
 """
 
 from __future__ import annotations
 
-import copyreg
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
-from ._numpy_guards import GUARDED
+from . import _construct, _construct_pandas
 from ._reconstruct import masked_array, view_as
 from .errors import ForbiddenGlobalError, InvalidOptionError
 
 __all__ = [
     "PANDAS_GLOBALS",
     "SAFE_GLOBALS",
-    "check_extension_registry",
     "make_allowlist",
     "resolve",
 ]
@@ -73,17 +69,19 @@ _NUMPY_CORE_FUNCTIONS = {
     f"numpy.{core}.{module}.{name}"
     for core in ("core", "_core")
     for module, name in (
-        ("multiarray", "_reconstruct"),  # numpy's own ndarray reduction (object arrays)
-        ("multiarray", "scalar"),  # numpy scalars; refuses object dtypes itself
-        ("numeric", "_frombuffer"),  # protocol-5 arrays; guarded
+        ("multiarray", "_reconstruct"),  # numpy's own ndarray reduction; translated
+        ("multiarray", "scalar"),  # numpy scalars; translated
+        ("numeric", "_frombuffer"),  # protocol-5 arrays; translated
     )
 }
 
 #: Globals a restricted load admits unless told otherwise: numpy arrays,
-#: dtypes, scalars and masked arrays (and the callables codecpickle's and
-#: numpy's pickles name to rebuild them), builtin scalars and containers,
-#: ``datetime``, ``decimal.Decimal`` and the ``collections`` containers.
-#: Read-only; extend it per call with ``load(..., allow=...)``.
+#: dtypes, scalars, masked arrays and matrices (codecpickle's constructors,
+#: and numpy's own reductions, which are translated, not run), builtin
+#: scalars and containers, ``datetime``, ``zoneinfo``, ``decimal.Decimal``
+#: and the ``collections`` containers.  Each callable is called only with
+#: checked arguments (``_admitted.py``).  Read-only; extend it per call with
+#: ``load(..., allow=...)``.
 SAFE_GLOBALS: frozenset[str] = frozenset(
     {
         # builtins that protocol 5 does not encode with an opcode, and the
@@ -93,9 +91,22 @@ SAFE_GLOBALS: frozenset[str] = frozenset(
         *(
             f"builtins.{name}"
             for name in (
-                "bool", "int", "float", "complex", "str", "bytes", "bytearray",
-                "list", "tuple", "dict", "set", "frozenset", "range", "slice",
-                "Ellipsis", "NotImplemented",
+                "bool",
+                "int",
+                "float",
+                "complex",
+                "str",
+                "bytes",
+                "bytearray",
+                "list",
+                "tuple",
+                "dict",
+                "set",
+                "frozenset",
+                "range",
+                "slice",
+                "Ellipsis",
+                "NotImplemented",
             )
         ),
         "datetime.date",
@@ -105,18 +116,20 @@ SAFE_GLOBALS: frozenset[str] = frozenset(
         "datetime.timezone",
         # Time zones from the system's tz database: _unpickle(key) only reads
         # tz files and refuses keys that are paths.  Pickles name it through
-        # getattr, which resolves to the guarded form below.
+        # getattr, which serves only allowed dotted names.
         "zoneinfo.ZoneInfo",
         "zoneinfo.ZoneInfo._unpickle",
         "builtins.getattr",
         "decimal.Decimal",
+        # How protocol 0-2 pickles spell bytes: only encode(text, "latin1").
+        "_codecs.encode",
         "collections.OrderedDict",
         "collections.Counter",
         "collections.deque",
         # Its default factory is a global too, and is checked like any other.
         "collections.defaultdict",
         "collections.ChainMap",
-        "numpy.ndarray",  # named by codecpickle's array reduction; guarded
+        "numpy.ndarray",  # format-1 files call it; translated
         "numpy.dtype",
         "numpy.matrix",
         "numpy.ma.MaskedArray",
@@ -131,56 +144,23 @@ SAFE_GLOBALS: frozenset[str] = frozenset(
         *_numpy_dtype_classes(),
         _qualified(view_as),
         _qualified(masked_array),
+        *(
+            _qualified(getattr(_construct, name))
+            for name in ("dtype", "array", "fill", "scalar", "masked", "matrix")
+        ),
     }
 )
 
 #: Opt-in additions for pandas objects (``allow=codecpickle.PANDAS_GLOBALS``):
-#: the classes and reconstruction functions pandas' own pickles name for
-#: DataFrames, Series, indexes, categoricals, timestamps and the common
-#: extension arrays.  pandas' internals are audited less closely than
-#: numpy's: prefer plain arrays for data from untrusted sources.
+#: codecpickle's pandas constructors, which build DataFrames, Series,
+#: indexes (plain, range, datetime, categorical), categoricals,
+#: time-zone-aware datetimes, nullable integer/float/boolean arrays and
+#: Python-storage string arrays from checked arrays and labels through
+#: pandas' public constructors.  pandas' own pickles (block managers and
+#: placements, MultiIndex, periods, intervals, Timestamps as objects ...)
+#: are not admitted: such files load only without restriction.
 PANDAS_GLOBALS: frozenset[str] = frozenset(
-    {
-        *(
-            f"pandas.{name}"
-            for name in (
-                "DataFrame", "Series", "Index", "RangeIndex", "MultiIndex", "CategoricalIndex",
-                "DatetimeIndex", "TimedeltaIndex", "PeriodIndex", "IntervalIndex",
-                "Categorical", "Interval", "Period", "Timestamp", "Timedelta", "NA",
-                "CategoricalDtype", "DatetimeTZDtype", "PeriodDtype", "IntervalDtype",
-                "StringDtype", "BooleanDtype", "Float32Dtype", "Float64Dtype",
-                "Int8Dtype", "Int16Dtype", "Int32Dtype", "Int64Dtype",
-                "UInt8Dtype", "UInt16Dtype", "UInt32Dtype", "UInt64Dtype",
-            )
-        ),
-        *(
-            f"pandas.arrays.{name}"
-            for name in (
-                "BooleanArray", "DatetimeArray", "FloatingArray", "IntegerArray",
-                "IntervalArray", "PeriodArray", "StringArray", "TimedeltaArray",
-                "ArrowStringArray",
-            )
-        ),
-        *(
-            f"pandas._libs.tslibs.offsets.{name}"
-            for name in (
-                "Day", "Hour", "Minute", "Second", "Milli", "Micro", "Nano", "Week",
-                "MonthEnd", "MonthBegin", "QuarterEnd", "QuarterBegin", "YearEnd",
-                "YearBegin", "BusinessDay", "BusinessMonthEnd", "BusinessMonthBegin",
-            )
-        ),
-        "pandas._libs.arrays.__pyx_unpickle_NDArrayBacked",
-        "pandas._libs.internals._unpickle_block",
-        "pandas._libs.tslibs.nattype._nat_unpickle",
-        "pandas._libs.tslibs.timedeltas._timedelta_unpickle",
-        "pandas._libs.tslibs.timestamps._unpickle_timestamp",
-        "pandas.core.indexes.base._new_Index",
-        "pandas.core.indexes.interval._new_IntervalIndex",
-        "pandas.core.indexes.period._new_PeriodIndex",
-        "pandas.core.indexes.datetimes._new_DatetimeIndex",
-        "pandas.core.internals.managers.BlockManager",
-        "pandas.core.internals.managers.SingleBlockManager",
-    }
+    f"codecpickle._construct_pandas.{name}" for name in _construct_pandas.__all__
 )
 
 
@@ -223,30 +203,17 @@ def _allow_entry(entry: Any) -> str:
 
 
 def resolve(
-    allowed: frozenset[str],
-    module: str,
-    name: str,
-    find_class: Callable[[str, str], Any],
-    track: Callable[[Any], None],
+    allowed: frozenset[str], module: str, name: str, find_class: Callable[[str, str], Any]
 ) -> Any:
     """The object ``module.name`` refers to, for a restricted unpickler's
     ``find_class``; :class:`ForbiddenGlobalError` unless it is allowed.
 
-    Nothing is imported for a refused name.  ``track`` hears of every
-    global the stream obtains (including through ``getattr``), so that the
-    unpickler can refuse to change their state.
+    Nothing is imported for a refused name.
     """
     dotted = f"{module}.{name}"
     if dotted not in allowed:
         raise forbidden_globals([dotted])
-    if dotted == "builtins.getattr":
-        found = _checked_getattr(allowed, track)
-    else:
-        found = GUARDED.get(dotted)
-        if found is None:
-            found = find_class(module, name)
-    track(found)
-    return found
+    return find_class(module, name)
 
 
 def forbidden_globals(names: Iterable[str], note: str = "") -> ForbiddenGlobalError:
@@ -265,50 +232,3 @@ def forbidden_globals(names: Iterable[str], note: str = "") -> ForbiddenGlobalEr
         f"{only}, pass allow=[{quoted}].{note}",
         names=names,
     )
-
-
-def check_extension_registry(allowed: frozenset[str]) -> None:
-    """Refuse a restricted load while ``copyreg`` maps an extension code to
-    a global outside ``allowed``.
-
-    The C unpickler resolves EXT1/EXT2/EXT4 codes through ``find_class``
-    only the first time; afterwards it serves them from the process-wide
-    ``copyreg._extension_cache`` without asking.  So a code registered for
-    a non-allowed global, once loaded by any unrestricted unpickler, would
-    bypass the allowlist.  Extension codes are rare (nothing registers any
-    by default), so failing closed costs nothing in practice.
-    """
-    for code, (module, name) in list(copyreg._inverted_registry.items()):
-        if f"{module}.{name}" not in allowed:
-            raise ForbiddenGlobalError(
-                f"copyreg extension code {code} is registered for {module}.{name}, which a "
-                "restricted load does not allow; the unpickler could serve it from its "
-                "cache without checking, so restricted loads refuse to run while it is "
-                "registered (copyreg.remove_extension, or allow it)"
-            )
-
-
-# -- getattr ------------------------------------------------------------------
-
-
-def _checked_getattr(
-    allowed: frozenset[str], track: Callable[[Any], None]
-) -> Callable[[Any, str], Any]:
-    """``getattr`` for restricted loads.  Pickles name class methods (such
-    as ``ZoneInfo._unpickle``) as ``getattr(cls, name)``; this serves only
-    attributes of classes whose full dotted name is itself allowed, and
-    reports each to ``track`` as a global."""
-
-    def restricted_getattr(owner: Any, name: Any, /) -> Any:
-        dotted = f"{_qualified(owner)}.{name}" if isinstance(owner, type) else None
-        if dotted is None or not isinstance(name, str) or dotted not in allowed:
-            raise ForbiddenGlobalError(
-                f"the stream asks for attribute {name!r} of {owner!r}, which a restricted "
-                "load does not allow",
-                names=[dotted] if dotted is not None and isinstance(name, str) else [],
-            )
-        attribute = getattr(owner, name)
-        track(attribute)
-        return attribute
-
-    return restricted_getattr
