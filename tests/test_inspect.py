@@ -27,6 +27,7 @@ import codecpickle
 from codecpickle import _format as fmt
 from codecpickle import _inspect, _reader
 from codecpickle._index import read_index
+from codecpickle._scan import ARRAY_CONSTRUCTORS
 from tests.test_fuzz import FUZZ, SAMPLES, NonSeekable, Sample, hang_guard  # noqa: F401
 from tests.test_safe import container
 
@@ -81,11 +82,9 @@ def test_arrays_sizes_and_globals(tmp_path: Path, compress: Any) -> None:
             assert array.stored_bytes is None
         else:
             assert array.stored_bytes == obj.payloads[array.payload].stored_bytes
-    assert [(g.name, g.allowed) for g in obj.globals] == [
-        ("numpy.ndarray", True),
-        ("numpy.dtype", True),
-        (POINT, False),
-    ]
+    assert [(g.name, g.allowed) for g in obj.globals][-1] == (POINT, False)
+    assert all(g.allowed for g in obj.globals[:-1])
+    assert {a.constructor for a in obj.arrays} <= set(ARRAY_CONSTRUCTORS)
     assert found.untrusted == [POINT]
     assert obj.manifest == read_index(path).manifest
     assert isinstance(obj.manifest, dict)
@@ -142,12 +141,12 @@ def test_payload_data_is_neither_read_nor_decoded(tmp_path: Path, monkeypatch: A
     with io.BufferedReader(Counting(path, "rb")) as handle:
         (obj,) = codecpickle.inspect(handle).objects
     assert obj.payloads[0].chunks == 128
-    assert decoded == [obj.opcode_raw_bytes]  # the one opcode chunk, no payload chunk
+    assert sum(decoded) <= obj.opcode_raw_bytes  # at most the opcode chunk, no payload chunk
     # The trailer's index, the opcode chunk, and the buffered reader's blocks.
     assert Counting.read_bytes < 64 << 10, Counting.read_bytes
     decoded.clear()
     codecpickle.inspect(NonSeekable(path.read_bytes()))
-    assert decoded == [obj.opcode_raw_bytes]  # a pipe is read through, still not decoded
+    assert sum(decoded) <= obj.opcode_raw_bytes  # a pipe is read through, still not decoded
 
 
 def test_urls() -> None:
@@ -178,6 +177,8 @@ def test_golden_files(version: int) -> None:
         assert (obj.manifest is None) == (version == 1)
         assert obj.arrays, path.name
         assert obj.stored_bytes == path.stat().st_size
+        if version == 1:  # the writer's first array form
+            assert {a.constructor for a in obj.arrays} == {"numpy.ndarray"}
 
 
 def test_to_dict_is_json_and_stable(tmp_path: Path) -> None:

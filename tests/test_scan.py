@@ -166,7 +166,8 @@ def test_array_calls_of_codecpickles_writer() -> None:
         ((0, 3), "|u1", "C", 8),
     }
     assert found.buffers == 9
-    assert {c.constructor for c in found.arrays} == {"numpy.ndarray"}
+    (constructor,) = {c.constructor for c in found.arrays}
+    assert constructor in ARRAY_CONSTRUCTORS
 
 
 def test_in_band_arrays_of_compressed_streams() -> None:
