@@ -49,6 +49,7 @@ from ._reader import ContainerReader
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS, forbidden_globals, resolve
 from ._scan import OPAQUE, OpcodeScanner, as_scan_value, global_value, iter_chunks
 from ._skim import skim_payloads
+from ._sources import default_buffer_limit
 from .errors import CodecPickleError, CorruptDataError, ForbiddenGlobalError, SizeLimitError
 
 __all__ = ["RestrictedUnpickler", "int_digit_limit", "opcode_budget"]
@@ -90,7 +91,11 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self._reader = reader
         self._allowed = allowed
         self._profile = allowed & (SAFE_GLOBALS | PANDAS_GLOBALS)
-        self.max_bytes = reader.max_buffer_size
+        # Readers of other formats (``_foreign``) may lack the container
+        # reader's attributes: their own bound, then the default.
+        self.max_bytes = getattr(reader, "max_buffer_size", None) or getattr(
+            reader, "_max_buffer", default_buffer_limit()
+        )
         self.translator = Translator(max_bytes=self.max_bytes)
         self._max_int_bytes = math.ceil(int_digit_limit() * math.log2(10) / 8) + 1
         # id -> object for every global the stream obtained (held, so the
@@ -201,6 +206,14 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
             self._calls[id(found)] = (found, None)
             if isinstance(found, type):
                 self._user_classes[id(found)] = found
+        return found
+
+    def admit_foreign(self, found: Any) -> Any:
+        """For subclasses that read other formats: admit ``found``, a
+        stand-in the subclass itself provides for one of that format's
+        globals, to be called as it is (it checks its own arguments)."""
+        self._globals[id(found)] = found
+        self._calls[id(found)] = (found, None)
         return found
 
     def is_user_class(self, cls: Any) -> bool:
@@ -594,13 +607,20 @@ class _OpcodeStream(io.RawIOBase):
         super().__init__()
         self._reader = reader
         self._delivered = 0
-        self._requested = reader.requested_max_buffer_size
+        self._requested = getattr(reader, "requested_max_buffer_size", None)
+        # Opcode budgets need the input's progress, which only the container
+        # reader reports; other readers are bounded per buffer only.
+        self._measured = hasattr(reader, "input_offset")
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
         reader = self._reader
+        if not self._measured:
+            count = reader.readinto1(buffer)
+            self._delivered += count
+            return count
         budget = opcode_budget(self._requested, reader.input_offset)
         if self._delivered >= budget:
             raise SizeLimitError(

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from .._numpy_guards import unguard
 from .._sources import allocate
 from ..errors import CorruptDataError, FileFormatError, TruncatedFileError
 
@@ -176,7 +175,6 @@ def array_spec(state: Any) -> ArraySpec:
 
 
 def _subclass(value: Any) -> type | None:
-    value = unguard(value)  # restricted loads resolve numpy.ndarray to a checked form
     if value is np.ndarray or value is np.memmap or isinstance(value, MemmapMarker):
         return None
     if isinstance(value, type) and issubclass(value, np.ndarray):

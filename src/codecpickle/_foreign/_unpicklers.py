@@ -219,8 +219,8 @@ class SafeJoblibUnpickler(_JoblibArrays, RestrictedUnpickler):
         if found is None and f"{module}.{name}" == "_codecs.encode":
             # How protocol 2 writes bytes under Python 3 (joblib 0.10-era
             # files, numpy's own array reductions at protocol 2).
-            return _latin1_bytes
-        return super().find_class(module, name) if found is None else found
+            return self.admit_foreign(_latin1_bytes)
+        return super().find_class(module, name) if found is None else self.admit_foreign(found)
 
     def admits(self, module: str, name: str) -> bool:
         dotted = f"{module}.{name}"
