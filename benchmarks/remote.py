@@ -75,8 +75,8 @@ def main() -> None:
         AWS_SECRET_ACCESS_KEY="bench",
         AWS_DEFAULT_REGION="us-east-1",
         AWS_EC2_METADATA_DISABLED="true",
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_CONFIG_FILE=os.path.join(tempfile.gettempdir(), "codecpickle-bench-no-aws"),
+        AWS_SHARED_CREDENTIALS_FILE=os.path.join(tempfile.gettempdir(), "codecpickle-bench-no-aws"),
         NO_PROXY="127.0.0.1",
     )
     obj = {"a": np.random.default_rng(0).random(args.mib * (1 << 20) // 8)}
@@ -91,22 +91,31 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as work:
             path = Path(work) / "obj.cpkl"
             rows = [
-                ("local file, fsync", lambda: codecpickle.dump(obj, path, args.codec),
-                 lambda: codecpickle.load(path)),
-                ("local file, no fsync",
-                 lambda: codecpickle.dump(obj, path, args.codec, fsync=False),
-                 lambda: codecpickle.load(path)),
-                ("s3:// loopback (moto)",
-                 lambda: codecpickle.dump(obj, url, args.codec, storage_options=options),
-                 lambda: codecpickle.load(url, storage_options=options)),
+                (
+                    "local file, fsync",
+                    lambda: codecpickle.dump(obj, path, args.codec),
+                    lambda: codecpickle.load(path),
+                ),
+                (
+                    "local file, no fsync",
+                    lambda: codecpickle.dump(obj, path, args.codec, fsync=False),
+                    lambda: codecpickle.load(path),
+                ),
+                (
+                    "s3:// loopback (moto)",
+                    lambda: codecpickle.dump(obj, url, args.codec, storage_options=options),
+                    lambda: codecpickle.load(url, storage_options=options),
+                ),
             ]
             print(f"{args.mib} MiB float64, compress={args.codec}, median of {args.repeat}")
             print(f"{'target':<24}{'dump s':>9}{'MB/s':>8}{'load s':>9}{'MB/s':>8}")
             for name, dump, load in rows:
                 dump_s = _timed(args.repeat, dump)
                 load_s = _timed(args.repeat, load)
-                print(f"{name:<24}{dump_s:>9.2f}{size_mb / dump_s:>8.0f}"
-                      f"{load_s:>9.2f}{size_mb / load_s:>8.0f}")
+                print(
+                    f"{name:<24}{dump_s:>9.2f}{size_mb / dump_s:>8.0f}"
+                    f"{load_s:>9.2f}{size_mb / load_s:>8.0f}"
+                )
     finally:
         server.kill()
         server.wait()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -28,9 +29,11 @@ _ENVIRONMENT = {
     "AWS_SECRET_ACCESS_KEY": "bootstrap-secret",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
 }
+# Files that do not exist (botocore refuses /dev/null as a config file).
+_NO_FILE = os.path.join(tempfile.gettempdir(), f"codecpickle-no-aws-{uuid.uuid4().hex}")
+_ENVIRONMENT["AWS_CONFIG_FILE"] = _NO_FILE
+_ENVIRONMENT["AWS_SHARED_CREDENTIALS_FILE"] = _NO_FILE
 _UNSET = (
     "AWS_PROFILE",
     "AWS_SESSION_TOKEN",

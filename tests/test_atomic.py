@@ -131,6 +131,7 @@ _CHILD = textwrap.dedent(
     import codecpickle
     path, compress = sys.argv[1], sys.argv[2] if sys.argv[2] != "none" else None
     version = int(sys.argv[3])
+    print("ready", flush=True)  # start-up done: the parent times its kill from here
     while True:
         version += 1
         data = np.full(3 << 18, version, dtype=np.int64)  # 6 MiB
@@ -164,8 +165,12 @@ def test_sigkill_never_leaves_a_partial_file(tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             text=True,
         )
-        # Anywhere from interpreter start-up to several dumps in.
-        time.sleep(rng.uniform(0.05, 0.6))
+        # Timed from the end of start-up (which takes longer than a dump on a
+        # busy machine), so the kills land anywhere from the first dump to
+        # several dumps in.
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.0, 0.5))
         child.send_signal(signal.SIGKILL)
         completed = child.communicate()[0].split()
         loaded = check_intact(target)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import codecpickle
+from codecpickle import _remote
 from codecpickle.errors import (
     CodecPickleError,
     InvalidOptionError,
@@ -275,8 +276,6 @@ def test_objects_load_one_after_another_from_an_opened_url(
 ) -> None:
     # The file objects load() opens for URLs are seekable fsspec files: other
     # code (random access by index) can use them the same way.
-    from codecpickle import _remote
-
     options = s3_server.storage_options()
     url = f"s3://{s3_bucket}/seek.cpkl"
     codecpickle.dump({"x": np.arange(10)}, url, storage_options=options)
@@ -299,3 +298,85 @@ def test_storage_options_go_with_urls_only(tmp_path: Any) -> None:
     with pytest.raises(InvalidOptionError, match="mapping"):
         codecpickle.dump(1, "s3://bucket/key", storage_options="anon")
     assert not (tmp_path / "x.cpkl").exists()
+
+
+_MEASURE_RSS = textwrap.dedent(
+    """
+    import resource, sys
+    import numpy as np
+    import codecpickle
+
+    endpoint, key, secret, url, mode = sys.argv[1:]
+    options = {"key": key, "secret": secret, "endpoint_url": endpoint,
+               "client_kwargs": {"region_name": "us-east-1"}}
+    # Imports, the connection pool and first-use allocations, out of the way.
+    codecpickle.dump(np.zeros(1 << 20), url + ".warm", storage_options=options)
+    codecpickle.load(url + ".warm", storage_options=options)
+
+    def peak_mib():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    if mode == "dump":
+        array = np.random.default_rng(0).random((64 << 20) // 8)
+        before = peak_mib()
+        codecpickle.dump({"a": array}, url, storage_options=options)
+    else:
+        before = peak_mib()
+        array = codecpickle.load(url, storage_options=options)["a"]
+        assert array.nbytes == 64 << 20
+    print(peak_mib() - before)
+    """
+)
+
+
+@pytest.mark.slow
+def test_memory_stays_bounded(s3_server: LoopbackS3, s3_bucket: str) -> None:
+    # In a child process, so that the server's memory is not counted: a
+    # dump of 64 MiB costs far less than a copy of it, a load about the data
+    # itself (DESIGN: <= 64 MiB beyond the object on dump, beyond the loaded
+    # data on load).
+    url = f"s3://{s3_bucket}/rss.cpkl"
+    growth = {}
+    for mode in ("dump", "load"):
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _MEASURE_RSS,
+                s3_server.endpoint,
+                s3_server.key,
+                s3_server.secret,
+                url,
+                mode,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=os.environ,
+        )
+        assert run.returncode == 0, run.stderr
+        growth[mode] = float(run.stdout.split()[-1])
+    assert growth["dump"] <= 64, growth
+    assert growth["load"] <= 64 + 64, growth
+
+
+def test_index_of_an_object_is_read_in_a_few_small_ranges(
+    s3_server: LoopbackS3, s3_bucket: str, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Random access over a URL: the file load() and open_input() use is a
+    # seekable fsspec file, so the index at the end of a stream is reached
+    # by range requests without fetching the payloads.
+    from codecpickle._index import read_index
+
+    obj = {"big": rng.random(3 * MiB), "small": np.arange(10)}
+    url = f"s3://{s3_bucket}/indexed.cpkl"
+    codecpickle.dump(obj, url, compress="lz4", storage_options=s3_server.storage_options())
+    size = len(s3_server.get(s3_bucket, "indexed.cpkl"))
+    spy = _ReadSpy(monkeypatch)
+    small_blocks = s3_server.storage_options(default_block_size=64 << 10)
+    with _remote.open_input(url, small_blocks) as handle:
+        index = read_index(handle)
+    assert index.method == "trailer"
+    assert [p.raw_size for p in index.payloads] == [obj["big"].nbytes]  # small: in-band
+    assert index.size == size
+    assert sum(end - start for start, end in spy.ranges) < 512 << 10 < size // 40

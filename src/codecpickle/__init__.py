@@ -7,6 +7,7 @@ reads the codec from the file's header.  See the README and ``docs/``.
 
 from ._api import dump, dumps, load, loads
 from ._inspect import Inspection, inspect, untrusted_types
+from ._manifest import VersionMismatchWarning
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS
 from .codecs import (
     Codec,
@@ -68,5 +69,7 @@ __all__ = [
     "TruncatedFileError",
     "UnknownCodecError",
     "UnsupportedVersionError",
+    # warnings
+    "VersionMismatchWarning",
     "__version__",
 ]

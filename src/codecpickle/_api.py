@@ -22,6 +22,8 @@ from . import _remote
 from ._atomic import atomic_write
 from ._foreign import detect as detect_foreign
 from ._foreign import load_foreign, load_foreign_bytes, sniff
+from ._index import read_manifest
+from ._manifest import environment, writer_environment
 from ._pickling import Pickler, Unpickler
 from ._reader import ContainerReader
 from ._safe import make_allowlist
@@ -215,7 +217,7 @@ def load(
         if mmap_mode is not None:
             _warn_not_mapped(f"{remote.url!r} is not a local file", stacklevel=3)
         with _remote.open_for_reading(remote) as handle:
-            return _load_from(StreamSource(handle, handle.size), threads, verify, guards=guards)
+            return _load_file(handle, None, threads, verify, guards)
     if isinstance(file, str | os.PathLike):
         with open(file, "r+b" if mmap_mode == "r+" else "rb") as handle:
             return _load_file(handle, mmap_mode, threads, verify, guards)
@@ -254,7 +256,7 @@ def loads(
         return load_foreign_bytes(data, foreign, allowed=guards.allowed,
                                   max_buffer_size=guards.max_buffer_size)
     source = MemorySource(view)
-    result = _load_from(source, threads, verify=True, guards=guards)
+    result = _load_from(source, threads, verify=True, guards=guards, manifest=read_manifest(view))
     if source.remaining():
         raise CorruptDataError(
             f"{source.remaining()} bytes of trailing data follow the stream's END record "
@@ -279,8 +281,9 @@ def _dump_to(obj: Any, file: Any, codec: Codec | None, threads: int, chunk_size:
             provider=provider,
         )
         try:
-            Pickler(writer).dump(obj)
-            writer.finish()
+            pickler = Pickler(writer)
+            pickler.dump(obj)
+            writer.finish(environment(pickler.modules))
         except BaseException:
             writer.abort()
             raise
@@ -329,17 +332,22 @@ def _load_file(
     if foreign is not None:
         return load_foreign(file, foreign, mmap_mode=mmap_mode, allowed=guards.allowed,
                             max_buffer_size=guards.max_buffer_size)
+    # Seekable inputs: the writer's versions are checked before unpickling.
+    manifest = read_manifest(file)
     if mmap_mode is not None:
         mapped = _map(file, mmap_mode)
         if mapped is not None:
             source = MemorySource(mapped, zero_copy=True)
             source.offset = file.tell()
             try:
-                return _load_from(source, threads, verify, mmap_mode, guards=guards)
+                return _load_from(
+                    source, threads, verify, mmap_mode, guards=guards, manifest=manifest
+                )
             finally:
                 # Leave the file just past this stream, as a plain load does.
                 file.seek(source.offset)
-    return _load_from(StreamSource(file, _size_of(file)), threads, verify, guards=guards)
+    source = StreamSource(file, _size_of(file))
+    return _load_from(source, threads, verify, guards=guards, manifest=manifest)
 
 
 def _map(file: Any, mmap_mode: str) -> mmap.mmap | None:
@@ -380,6 +388,7 @@ def _load_from(
     mmap_mode: str | None = None,
     *,
     guards: _LoadGuards = _LoadGuards(),
+    manifest: dict[str, Any] | None = None,
 ) -> Any:
     with _executor(True, threads) as executor:
         reader = ContainerReader(
@@ -392,7 +401,8 @@ def _load_from(
         if mmap_mode is not None and reader.codec is not None:
             _warn_not_mapped(f"the stream is compressed with {reader.codec.name!r}")
             source.zero_copy = False
-        return _unpickle(reader, guards.allowed)
+        with writer_environment(manifest, reader):
+            return _unpickle(reader, guards.allowed)
 
 
 def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None = None) -> Any:
@@ -486,7 +496,10 @@ def _require_method(file: object, method: str, verb: str) -> None:
 
 
 def _size_of(file: Any) -> int | None:
-    """Bytes from the current position to the end, for regular files."""
+    """Bytes from the current position to the end, for regular files and
+    objects on a store."""
+    if isinstance(file, _remote.StoreFile) and file.size is not None:
+        return file.size - file.tell()
     try:
         status = os.fstat(file.fileno())
         if not stat.S_ISREG(status.st_mode):

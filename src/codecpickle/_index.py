@@ -61,6 +61,7 @@ from ._trailer import (
 )
 from .errors import (
     ChecksumMismatchError,
+    CodecPickleError,
     CorruptDataError,
     EmptyInputError,
     FileFormatError,
@@ -68,7 +69,14 @@ from .errors import (
     TruncatedFileError,
 )
 
-__all__ = ["ChunkInfo", "PayloadInfo", "StreamIndex", "iter_indexes", "read_index"]
+__all__ = [
+    "ChunkInfo",
+    "PayloadInfo",
+    "StreamIndex",
+    "iter_indexes",
+    "read_index",
+    "read_manifest",
+]
 
 Method = Literal["auto", "trailer", "scan"]
 
@@ -225,6 +233,27 @@ def iter_indexes(file: Any, *, offset: int | None = None) -> Iterator[StreamInde
             position = index.end
 
 
+def read_manifest(file: Any, *, max_streams: int = 16) -> dict[str, Any] | None:
+    """The manifest of the stream at ``file``'s current position (a
+    seekable file object, or a bytes-like object holding the stream at its
+    start), read from its trailer in two reads; ``None`` when the stream
+    has none (version 1), when it is not among the last ``max_streams``
+    streams of the file, when the trailer is damaged (the load reports
+    that) or when the input cannot seek.  Never raises for a bad input."""
+    try:
+        with _open(file) as access:
+            chain = _footer_chain(access, access.start, max_streams)
+            if access.start not in chain:
+                return None
+            end, footer = chain[access.start]
+            body_offset = end - footer.trailer_size
+            body = access.read(body_offset, footer.index_size + footer.manifest_size, "a trailer")
+            check_body(body, footer, body_offset)
+            return parse_manifest(body[footer.index_size :])
+    except (CodecPickleError, OSError, ValueError):
+        return None
+
+
 # -- reading at offsets ----------------------------------------------------
 
 
@@ -348,14 +377,16 @@ def _damaged(exc: FileFormatError, start: int) -> FileFormatError:
     return type(exc)(_damage_message(str(exc), start))
 
 
-def _footer_chain(access: _Access, floor: int) -> dict[int, tuple[int, Footer]]:
+def _footer_chain(
+    access: _Access, floor: int, max_streams: int | None = None
+) -> dict[int, tuple[int, Footer]]:
     """Streams found walking back from the end of the input through their
     footers, as {start: (end, footer)}, down to ``floor``.  Stops at the
     first place without an intact footer (a version-1 stream, other data,
     damage): the streams before it are found by scanning instead."""
     chain: dict[int, tuple[int, Footer]] = {}
     end = access.size
-    while end - floor >= fmt.FOOTER.size:
+    while end - floor >= fmt.FOOTER.size and (max_streams is None or len(chain) < max_streams):
         try:
             footer = parse_footer(
                 access.read(end - fmt.FOOTER.size, fmt.FOOTER.size, "a footer"),

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import _construct as construct
 from ._descr import Undescribable, describe
+from ._manifest import note_module
 from ._pandas_reduce import reducers as pandas_reducers
 from ._reader import ContainerReader
 from ._reconstruct import view_as
@@ -57,6 +58,8 @@ class Pickler(pickle.Pickler):
         # id(dtype) -> (dtype, its description or None)
         self._descrs: dict[int, tuple[np.dtype, Any]] = {}
         self._other_reducers = pandas_reducers()
+        #: Modules of the classes and functions pickled, for the manifest.
+        self.modules: set[str] = set()
 
     def _buffer_callback(self, buffer: pickle.PickleBuffer) -> bool:
         view = memoryview(buffer)
@@ -75,6 +78,7 @@ class Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         # Called for every object that is not a builtin scalar or container,
         # so the common case (not numpy) must return fast.
+        note_module(self.modules, obj)
         if not isinstance(obj, _NUMPY_TYPES):
             reducer = self._other_reducers.get(type(obj))
             return NotImplemented if reducer is None else reducer(obj)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import secrets
 from collections.abc import Iterator, Mapping
@@ -52,6 +53,7 @@ __all__ = [
     "atomic_upload",
     "is_url",
     "open_for_reading",
+    "open_input",
     "route",
 ]
 
@@ -286,8 +288,10 @@ class StoreFile(io.RawIOBase):
 
     Reads are seekable when the underlying file is (range requests on
     object stores and HTTP servers that support them); ``size`` is the
-    object's length when known.  Writes are cut into blocks of at most
-    ``block_size`` bytes so that a buffered uploader never holds more.
+    object's length when known.  Reads and writes are cut into pieces of at
+    most ``block_size`` bytes, so that the underlying file's read-ahead cache
+    or upload buffer never holds much more than that (a read of one large
+    array would otherwise fetch it whole into one ``bytes``, then copy it).
     """
 
     def __init__(
@@ -323,6 +327,8 @@ class StoreFile(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
+        if self._block_size:
+            view = view[: self._block_size]
         with _storage_errors(self.url):
             readinto = getattr(self.file, "readinto", None)
             if readinto is not None:
@@ -360,11 +366,33 @@ def open_for_reading(target: RemoteTarget) -> Iterator[StoreFile]:
     with _storage_errors(target.url):
         file = fs.open(path, "rb", **_block_size(target, READ_BLOCK_SIZE))
     size = getattr(file, "size", None)
-    store_file = StoreFile(file, target.url, size=size if isinstance(size, int) else None)
+    store_file = StoreFile(
+        file,
+        target.url,
+        size=size if isinstance(size, int) else None,
+        block_size=getattr(file, "blocksize", None) or READ_BLOCK_SIZE,
+    )
     try:
         yield store_file
     finally:
         store_file.close()
+
+
+@contextlib.contextmanager
+def open_input(file: Any, storage_options: object = None) -> Iterator[Any]:
+    """A readable binary file for ``file``, for code that reads parts of a
+    stream by position: a URL opens as a seekable :class:`StoreFile` (range
+    requests), a local path (``file://`` included) as a local file; a file
+    object is yielded as it is and left open."""
+    file, target = route(file, storage_options)
+    if target is not None:
+        with open_for_reading(target) as handle:
+            yield handle
+    elif isinstance(file, str | bytes | os.PathLike):
+        with open(file, "rb") as handle:
+            yield handle
+    else:
+        yield file
 
 
 # -- writing -----------------------------------------------------------------
