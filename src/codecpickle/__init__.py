@@ -6,6 +6,7 @@ reads the codec from the file's header.  See the README and ``docs/``.
 """
 
 from ._api import dump, dumps, load, loads
+from ._config import config
 from ._inspect import Inspection, inspect, untrusted_types
 from ._manifest import VersionMismatchWarning
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS
@@ -41,6 +42,7 @@ __all__ = [
     "dumps",
     "load",
     "loads",
+    "config",
     # looking inside without loading
     "Inspection",
     "inspect",
