@@ -178,10 +178,13 @@ def test_info_fails_on_truncated_and_foreign_files(tmp_path, files):
     assert f"{files['zstd']}: 1 object" in text(result)  # the good file is still described
     (entry,) = json.loads(cli("info", "--json", str(cut), check_status=1).stdout)
     assert not entry["ok"]
+    assert entry["problem"] == "DAMAGED"
     assert "declares" in entry["error"] or "ends inside" in entry["error"]
     foreign = tmp_path / "plain.pkl"
     foreign.write_bytes(b"\x80\x05K\x01.")
-    assert "plain pickle" in text(cli("info", str(foreign), check_status=1))
+    foreign_out = text(cli("info", str(foreign), check_status=1))
+    assert "plain pickle" in foreign_out
+    assert f"{foreign}: error:" in foreign_out  # not ours, not "damaged"
     assert "No such file" in text(cli("info", str(tmp_path / "missing"), check_status=1))
 
 

@@ -9,7 +9,12 @@ from typing import Any
 
 from .._index import iter_indexes
 from .._records import StreamTotals, iter_streams, walk_stream
-from ..errors import CodecPickleError
+from ..errors import (
+    CodecPickleError,
+    EmptyInputError,
+    FileFormatError,
+    NotCodecPickleFileError,
+)
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -50,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def describe(name: str) -> dict[str, Any]:
     """Everything ``info`` reports on file ``name``, as JSON-ready data."""
     result: dict[str, Any] = {
-        "file": name, "ok": True, "error": None, "size": None, "objects": 0, "payloads": 0,
+        "file": name, "ok": True, "error": None, "problem": None, "size": None,
+        "objects": 0, "payloads": 0,
         "raw_size": 0, "stored_size": 0, "ratio": None, "streams": [],
     }
     try:
@@ -70,7 +76,11 @@ def describe(name: str) -> dict[str, Any]:
                 else handle.size if handle is not None else file_size(name)
             )
     except (OSError, CodecPickleError) as exc:
-        result.update(ok=False, error=str(exc))
+        # A file that is not ours, or cannot be read, is not "damaged".
+        damaged = isinstance(exc, FileFormatError) and not isinstance(
+            exc, NotCodecPickleFileError | EmptyInputError
+        )
+        result.update(ok=False, error=str(exc), problem="DAMAGED" if damaged else "error")
     result["ratio"] = ratio(result["raw_size"], result["stored_size"])
     return result
 
@@ -128,7 +138,7 @@ def _walk_input(name: str) -> Iterator[dict[str, Any]]:
 def _print_text(result: dict[str, Any]) -> None:
     name = result["file"]
     if not result["ok"]:
-        print(f"{name}: DAMAGED: {result['error']}")
+        print(f"{name}: {result['problem']}: {result['error']}")
     else:
         print(
             f"{name}: {count(result['objects'], 'object')}, "
@@ -142,6 +152,9 @@ def _print_text(result: dict[str, Any]) -> None:
             f"  object {index} at offset {stream['offset']}: format {stream['version']}, "
             f"codec {stream['codec']} {params}, chunk size {human_size(stream['chunk_size'])}"
         )
+        written = _written_with(stream.get("manifest"))
+        if written:
+            line += f", written with {written}"
         if stream["provider"]:
             provider = stream["provider"]
             line += f", from {provider.get('distribution')} {provider.get('version', '')}".rstrip()
@@ -153,6 +166,16 @@ def _print_text(result: dict[str, Any]) -> None:
                 f"({human_size(stream['opcode_bytes'])} of pickle opcodes), "
                 f"{human_size(stream['stored_size'])} stored, ratio {stream['ratio']}"
             )
+
+
+def _written_with(manifest: dict[str, Any] | None) -> str:
+    """``Python 3.11.7, codecpickle 0.1.0, numpy 2.4.6`` from a manifest."""
+    if not manifest:
+        return ""
+    names = (("python", "Python"), ("codecpickle", "codecpickle"), ("numpy", "numpy"))
+    return ", ".join(
+        f"{label} {manifest[key]}" for key, label in names if isinstance(manifest.get(key), str)
+    )
 
 
 def run(args: argparse.Namespace) -> int:
