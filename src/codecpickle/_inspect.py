@@ -459,7 +459,7 @@ def _indexed_chunks(file: Any, chunks: Iterable[ChunkInfo], codec: Codec | None)
         )
         stored = memoryview(data)[: chunk.stored_size]
         (expected,) = fmt.CHECKSUM.unpack_from(data, chunk.stored_size)
-        if fmt.checksum(stored, chunk.ordinal) != expected:
+        if fmt.checksum(stored, chunk.seed) != expected:
             raise ChecksumMismatchError(
                 f"the opcode chunk at offset {chunk.offset} fails its checksum (record "
                 f"#{chunk.ordinal}): the file is damaged, or records were reordered"

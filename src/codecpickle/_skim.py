@@ -63,8 +63,8 @@ def _skim_payload(
     source = reader._source
     offset = source.offset - 1
     head = source.read_exact(fmt.PAYLOAD_HEADER.size - 1, "a payload header")
-    _, reserved, reserved16, raw_size = fmt.PAYLOAD_HEADER.unpack(b"\0" + head)
-    if reserved or reserved16:
+    _, reserved, element_size, raw_size = fmt.PAYLOAD_HEADER.unpack(b"\0" + head)
+    if reserved or (element_size and reader.header.version < fmt.FILTERS_SINCE_VERSION):
         raise CorruptDataError(f"payload header at offset {offset} has non-zero reserved bits")
     filled = stored = chunks = 0
     while filled < raw_size:
@@ -76,7 +76,7 @@ def _skim_payload(
                 f"offset {chunk_offset} holds a record of kind {kind:#04x}, not DATA"
             )
         _, _, chunk_raw, stored_size = reader._chunk_header(
-            fmt.KIND_DATA, min(reader.header.chunk_size, raw_size - filled)
+            fmt.KIND_DATA, min(reader.header.chunk_size, raw_size - filled), element_size
         )
         reader._next_ordinal()
         skip(source, stored_size + fmt.CHECKSUM.size, "a payload chunk")
@@ -97,8 +97,8 @@ def _skim_raw_payload(
     source = reader._source
     offset = source.offset - 1
     head = source.read_exact(fmt.RAW_PAYLOAD_HEADER.size - 1, "a raw payload header")
-    _, pad, reserved, size = fmt.RAW_PAYLOAD_HEADER.unpack(b"\0" + head)
-    if reserved:
+    _, pad, element_size, size = fmt.RAW_PAYLOAD_HEADER.unpack(b"\0" + head)
+    if element_size and reader.header.version < fmt.FILTERS_SINCE_VERSION:
         raise CorruptDataError(f"raw payload header at offset {offset} has non-zero reserved bits")
     if pad >= fmt.ALIGNMENT:
         raise CorruptDataError(f"raw payload at offset {offset} declares {pad} padding bytes")
