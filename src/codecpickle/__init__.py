@@ -7,6 +7,7 @@ reads the codec from the file's header.  See the README and ``docs/``.
 
 from ._api import dump, dumps, load, loads
 from ._config import config
+from ._convert import convert
 from ._manifest import VersionMismatchWarning
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS
 from .codecs import (
@@ -41,6 +42,7 @@ __all__ = [
     "dumps",
     "load",
     "loads",
+    "convert",
     "config",
     # restricted loading
     "PANDAS_GLOBALS",
