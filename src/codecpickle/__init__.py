@@ -8,6 +8,7 @@ reads the codec from the file's header.  See the README and ``docs/``.
 from ._api import dump, dumps, load, loads
 from ._config import config
 from ._convert import convert
+from ._inspect import Inspection, inspect, untrusted_types
 from ._manifest import VersionMismatchWarning
 from ._reseal import reseal
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS
@@ -68,6 +69,10 @@ __all__ = [
     "SupportsReadinto",
     "SupportsWrite",
     "WritableFile",
+    # looking inside without loading
+    "Inspection",
+    "inspect",
+    "untrusted_types",
     # restricted loading
     "PANDAS_GLOBALS",
     "SAFE_GLOBALS",
