@@ -164,11 +164,27 @@ def _via_path(data: bytes) -> Any:
         os.unlink(handle.name)
 
 
+def _lazy(data: bytes) -> Any:
+    """A lazy load, every lazy array then read whole (the samples are dicts
+    of arrays, lists and tuples)."""
+
+    def read(value: Any) -> Any:
+        if isinstance(value, codecpickle.LazyArray):
+            return np.asarray(value)
+        if type(value) is dict:
+            return {k: read(v) for k, v in value.items()}
+        return value
+
+    with codecpickle.open(io.BytesIO(data)) as file:
+        return read(file.load(lazy=True))
+
+
 LOADERS: dict[str, Callable[[bytes], Any]] = {
     "loads": lambda data: codecpickle.loads(data, threads=1),
     "BytesIO": lambda data: codecpickle.load(io.BytesIO(data), threads=1),
     "path": _via_path,
     "stream": lambda data: codecpickle.load(NonSeekable(data), threads=1),
+    "lazy": _lazy,
 }
 
 

@@ -6,6 +6,8 @@ reads the codec from the file's header.  See the README and ``docs/``.
 """
 
 from ._api import dump, dumps, load, loads
+from ._file import File, open
+from ._lazy import LazyArray
 from ._manifest import VersionMismatchWarning
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS
 from .codecs import (
@@ -40,6 +42,9 @@ __all__ = [
     "dumps",
     "load",
     "loads",
+    "open",
+    "File",
+    "LazyArray",
     # restricted loading
     "PANDAS_GLOBALS",
     "SAFE_GLOBALS",

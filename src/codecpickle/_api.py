@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, Final
 from . import _format as fmt
 from . import _remote
 from ._atomic import atomic_write
+from ._file import load_lazily
 from ._foreign import detect as detect_foreign
 from ._foreign import load_foreign, load_foreign_bytes, sniff
 from ._index import read_manifest
@@ -154,6 +155,7 @@ def load(
     allow: Iterable[str | type | Callable[..., Any]] = (),
     max_buffer_size: int | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    lazy: bool = False,
 ) -> Any:
     """Rebuild the object stored in ``file`` (a path, a URL or a binary
     file object); the codec is read from the stream's header.
@@ -208,7 +210,17 @@ def load(
     ``storage_options`` for its filesystem.  The object is streamed in
     bounded blocks, not downloaded whole first; ``mmap_mode`` on a URL
     (other than ``file://``) warns and loads into memory.
+
+    ``lazy=True`` (paths, URLs and seekable file objects) returns the object
+    with its out-of-band arrays as :class:`~codecpickle.LazyArray` objects,
+    which read and decode only the chunks a slice needs when they are used;
+    the file stays open while they may be.  ``codecpickle.open`` gives
+    control over when it closes.  See the guide, "Lazy arrays".
     """
+    if lazy:
+        options = {"mmap_mode": mmap_mode, "threads": threads, "verify": verify, "safe": safe,
+                   "allow": allow, "max_buffer_size": max_buffer_size}
+        return load_lazily(file, storage_options=storage_options, **options)
     _check_mmap_mode(mmap_mode)
     threads = _check_threads(threads)
     guards = _load_guards(safe, allow, max_buffer_size)
