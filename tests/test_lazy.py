@@ -323,3 +323,35 @@ def test_lazy_load_warns_about_versions_too(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         codecpickle.load(io.BytesIO(data))
+
+
+def test_urls_load_lazily_with_range_requests(s3_server, s3_bucket, monkeypatch):
+    s3fs = pytest.importorskip("s3fs")
+    vector = np.arange(4_000_000, dtype=np.float64).round(1)
+    url = f"s3://{s3_bucket}/lazy.cpkl"
+    options = s3_server.storage_options()
+    codecpickle.dump({"v": vector}, url, compress="zstd", storage_options=options)
+    ranges: list[tuple[int, int]] = []
+    original = s3fs.core.S3File._fetch_range
+
+    def fetch_range(file: Any, start: int, end: int) -> bytes:
+        ranges.append((start, end))
+        return original(file, start, end)
+
+    monkeypatch.setattr(s3fs.core.S3File, "_fetch_range", fetch_range)
+    with codecpickle.open(url, storage_options=options) as file:
+        lazy = file.load(lazy=True)["v"]
+        loaded = len(ranges)
+        assert loaded <= 4  # footer, END + trailer, opcode chunk(s)
+        np.testing.assert_array_equal(lazy[2_000_000:2_000_100], vector[2_000_000:2_000_100])
+    assert len(ranges) == loaded + 1  # one chunk
+    fetched = sum(end - start for start, end in ranges)
+    assert fetched < 2 * (4 << 20)
+
+
+def test_memory_urls_load_lazily():
+    url = "memory://lazy-test/x.cpkl"
+    codecpickle.dump({"a": np.arange(1_000_000.0)}, url, compress="lz4")
+    lazy = codecpickle.load(url, lazy=True)
+    assert isinstance(lazy["a"], codecpickle.LazyArray)
+    np.testing.assert_array_equal(lazy["a"][-3:], [999_997.0, 999_998.0, 999_999.0])
