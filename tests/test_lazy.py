@@ -234,6 +234,19 @@ def test_which_objects_keep_lazy_arrays():
         np.testing.assert_array_equal(lazy["plain"].weights[7:9], (big + 3)[7:9])
 
 
+def test_lazy_arrays_dump_as_the_arrays_they_stand_for():
+    import pickle
+
+    data = codecpickle.dumps({"c": ARRAYS["c"], "f": ARRAYS["f"]})
+    with codecpickle.open(io.BytesIO(data)) as file:
+        lazy = file.load(lazy=True)
+        again = codecpickle.loads(codecpickle.dumps(lazy, compress="zstd"))
+        plain = pickle.loads(pickle.dumps(lazy))
+    for name in ("c", "f"):
+        assert_same(again[name], ARRAYS[name])
+        assert_same(plain[name], ARRAYS[name])
+
+
 def test_the_same_array_twice_is_one_lazy_array():
     big = np.arange(300_000)
     with codecpickle.open(io.BytesIO(codecpickle.dumps([big, big]))) as file:

@@ -246,6 +246,10 @@ class LazyArray:
         data = self._reader.read_range(0, self.nbytes)
         return np.ndarray(self.shape, self.dtype, buffer=data, order=self._order)
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # Pickled again (dumped after a lazy load): as the array it stands for.
+        return self.read().__reduce_ex__(protocol)
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         array = self.read()
         return array if dtype is None else array.astype(dtype, copy=False)
