@@ -10,6 +10,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-    -e ".[test]" \
+    -e ".[test,docs,cli]" \
     -e plugins/codecpickle-brotli \
     -e plugins/codecpickle-blosc2

@@ -13,12 +13,12 @@ import stat
 import struct
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Final
 
+from . import _config, _remote
 from . import _format as fmt
-from . import _remote
 from ._atomic import atomic_write
 from ._file import load_lazily
 from ._foreign import detect as detect_foreign
@@ -26,6 +26,8 @@ from ._foreign import load_foreign, load_foreign_bytes, sniff
 from ._index import read_manifest
 from ._manifest import environment, writer_environment
 from ._pickling import Pickler, Unpickler
+from ._pool import ChunkPool
+from ._progress import ProgressCallback, reporting
 from ._reader import ContainerReader
 from ._safe import make_allowlist
 from ._sources import MemorySource, StreamSource
@@ -64,6 +66,7 @@ def dump(
     chunk_size: int | None = None,
     fsync: bool = True,
     storage_options: Mapping[str, Any] | None = None,
+    progress: bool | ProgressCallback | None = None,
 ) -> None:
     """Serialise ``obj`` into ``file``.
 
@@ -84,10 +87,18 @@ def dump(
     ``.lz4``, ``.gz``, ``.bz2``, ``.xz``, ``.lzma``, ``.z``); otherwise the
     stream is not compressed.  An explicit ``compress`` always wins.
 
-    ``threads`` is the number of threads compressing chunks (default: the
-    CPUs this process may use; ``1`` compresses in the calling thread).  The
-    output is identical whatever the thread count.  ``chunk_size`` overrides
-    the codec's chunk size in bytes.
+    ``threads`` is the number of threads compressing chunks, next to the
+    calling thread which pickles (default: ``CODECPICKLE_THREADS`` if set,
+    else the CPUs this process may use).  The output is identical whatever
+    the thread count.  ``chunk_size`` overrides the codec's chunk size in
+    bytes.  Options not given here may come from an enclosing
+    :func:`codecpickle.config` block.
+
+    ``progress=True`` shows a progress bar (bytes written, throughput) on
+    standard error for dumps that last more than half a second;
+    ``progress=callable`` calls ``callable(done_bytes, None)`` as bytes are
+    written and ``callable(total, total)`` at the end (see "Progress" in
+    the user guide).
 
     ``file`` may also be a URL (``s3://``, ``gs://``, ``az://``,
     ``memory://``, ``file://``, any fsspec protocol; needs
@@ -103,6 +114,8 @@ def dump(
     if remote is not None:
         _remote.check_writable(remote)
     is_path = remote is not None or isinstance(file, str | os.PathLike)
+    compress = _config.pick("compress", compress, UNSET)
+    progress = _config.pick("progress", progress, None)
     if compress is UNSET:
         codec = codec_for_path(file) if is_path else None
     else:
@@ -110,14 +123,16 @@ def dump(
     threads = _check_threads(threads)
     chunk_size = _check_chunk_size(chunk_size, codec)
     if remote is not None:
-        with _remote.atomic_upload(remote) as out:
-            _dump_to(obj, out, codec, threads, chunk_size)
+        with _remote.atomic_upload(remote) as out, reporting(progress, None, "dump") as rep:
+            _dump_to(obj, out if rep is None else rep.wrap_writer(out), codec, threads, chunk_size)
     elif is_path:
-        with atomic_write(file, fsync=fsync) as out:
-            _dump_to(obj, out, codec, threads, chunk_size)
+        with atomic_write(file, fsync=fsync) as out, reporting(progress, None, "dump") as rep:
+            _dump_to(obj, out if rep is None else rep.wrap_writer(out), codec, threads, chunk_size)
     else:
         _require_method(file, "write", "dump")
-        _dump_to(obj, file, codec, threads, chunk_size)
+        with reporting(progress, None, "dump") as rep:
+            _dump_to(obj, file if rep is None else rep.wrap_writer(file), codec, threads,
+                     chunk_size)
         # A reader at the other end of a pipe or socket waits for the END
         # record: hand it over now rather than whenever the buffer fills.
         flush = getattr(file, "flush", None)
@@ -127,7 +142,7 @@ def dump(
 
 def dumps(
     obj: Any,
-    compress: Any = None,
+    compress: Any = UNSET,
     *,
     threads: int | None = None,
     chunk_size: int | None = None,
@@ -135,9 +150,11 @@ def dumps(
     """Serialise ``obj`` and return the stream as ``bytes``.
 
     ``compress``, ``threads`` and ``chunk_size`` are as for :func:`dump`;
-    without ``compress`` the stream is not compressed.
+    without ``compress`` (here or in a :func:`codecpickle.config` block)
+    the stream is not compressed.
     """
-    codec = resolve_compress(compress)
+    compress = _config.pick("compress", compress, UNSET)
+    codec = resolve_compress(None if compress is UNSET else compress)
     threads = _check_threads(threads)
     chunk_size = _check_chunk_size(chunk_size, codec)
     out = io.BytesIO()
@@ -155,6 +172,7 @@ def load(
     allow: Iterable[str | type | Callable[..., Any]] = (),
     max_buffer_size: int | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    progress: bool | ProgressCallback | None = None,
     lazy: bool = False,
 ) -> Any:
     """Rebuild the object stored in ``file`` (a path, a URL or a binary
@@ -183,8 +201,13 @@ def load(
     (which leaves those checksums stale).  The header, the opcode stream and
     compressed chunks are always verified.
 
-    ``threads`` is the number of threads decompressing chunks (default: the
-    CPUs this process may use).
+    ``threads`` is the number of threads decompressing chunks (default:
+    ``CODECPICKLE_THREADS`` if set, else the CPUs this process may use; an
+    enclosing :func:`codecpickle.config` block may set it too).
+
+    ``progress`` is as for :func:`dump`; the total is the bytes left in the
+    file (``None`` for pipes and sockets).  A memory-mapped load reads
+    nothing up front and reports only its completion.
 
     ``safe=True`` restricts loading to an allowlist of harmless globals
     (:data:`~codecpickle.SAFE_GLOBALS`: numpy arrays, dtypes and scalars,
@@ -224,17 +247,29 @@ def load(
     _check_mmap_mode(mmap_mode)
     threads = _check_threads(threads)
     guards = _load_guards(safe, allow, max_buffer_size)
+    progress = _config.pick("progress", progress, None)
     file, remote = _remote.route(file, storage_options)
     if remote is not None:
         if mmap_mode is not None:
             _warn_not_mapped(f"{remote.url!r} is not a local file", stacklevel=3)
         with _remote.open_for_reading(remote) as handle:
-            return _load_file(handle, None, threads, verify, guards)
+            return _load_reporting(handle, None, threads, verify, guards, progress)
     if isinstance(file, str | os.PathLike):
         with open(file, "r+b" if mmap_mode == "r+" else "rb") as handle:
-            return _load_file(handle, mmap_mode, threads, verify, guards)
+            return _load_reporting(handle, mmap_mode, threads, verify, guards, progress)
     _require_method(file, "read", "load")
-    return _load_file(file, mmap_mode, threads, verify, guards)
+    return _load_reporting(file, mmap_mode, threads, verify, guards, progress)
+
+
+def _load_reporting(
+    file: Any, mmap_mode: str | None, threads: int, verify: bool, guards: _LoadGuards,
+    progress: Any,
+) -> Any:
+    """Load from ``file``, reporting ``progress`` as the stream is read."""
+    size = _size_of(file)
+    with reporting(progress, size, "load") as rep:
+        wrap = None if rep is None else rep.wrap_reader
+        return _load_file(file, mmap_mode, threads, verify, guards, size, wrap)
 
 
 def loads(
@@ -282,7 +317,10 @@ def loads(
 
 def _dump_to(obj: Any, file: Any, codec: Codec | None, threads: int, chunk_size: int) -> None:
     provider = None if codec is None else codec_provider(codec.name)
-    with _executor(codec is not None, threads) as executor:
+    # Even with one thread, chunks are encoded in a worker: the calling
+    # thread then waits on a future, which Ctrl-C interrupts at once,
+    # rather than inside one long codec call.
+    with _executor(codec is not None, threads, min_threads=1) as executor:
         writer = ContainerWriter(
             file,
             codec,
@@ -338,7 +376,8 @@ def _load_guards(safe: object, allow: Any, max_buffer_size: object) -> _LoadGuar
 
 
 def _load_file(
-    file: Any, mmap_mode: str | None, threads: int, verify: bool, guards: _LoadGuards
+    file: Any, mmap_mode: str | None, threads: int, verify: bool, guards: _LoadGuards,
+    size: int | None = None, wrap: Callable[[Any], Any] | None = None,
 ) -> Any:
     file, foreign = sniff(file)  # plain pickles and joblib files: see _foreign
     if foreign is not None:
@@ -358,7 +397,9 @@ def _load_file(
             finally:
                 # Leave the file just past this stream, as a plain load does.
                 file.seek(source.offset)
-    source = StreamSource(file, _size_of(file))
+    # Progress counts the stream's bytes only (not the looks at its first
+    # bytes and its trailer above), so the wrapper goes on here.
+    source = StreamSource(file if wrap is None else wrap(file), size)
     return _load_from(source, threads, verify, guards=guards, manifest=manifest)
 
 
@@ -448,36 +489,29 @@ def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None = None) ->
 
 
 @contextlib.contextmanager
-def _executor(wanted: bool, threads: int) -> Iterator[Executor | None]:
-    if not wanted or threads <= 1:
+def _executor(wanted: bool, threads: int, min_threads: int = 2) -> Iterator[Executor | None]:
+    if not wanted or threads < min_threads:
         yield None
         return
-    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="codecpickle")
+    executor = ChunkPool(threads)
     try:
         yield executor
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-
-
-def default_threads() -> int:
-    """The CPUs this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    except BaseException:
+        # An error or Ctrl-C: return at once, without waiting for chunks
+        # being encoded (see _pool.py).
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise
+    executor.shutdown(wait=True)
 
 
 def _check_threads(threads: object) -> int:
     if threads is None:
-        return default_threads()
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise InvalidOptionError(
-            f"Expected threads to be a positive int or None. Got {threads!r} instead."
-        )
-    return threads
+        return _config.default_threads()
+    return _config.check_positive_int(threads, "threads")
 
 
 def _check_chunk_size(chunk_size: object, codec: Codec | None) -> int:
+    chunk_size = _config.pick("chunk_size", chunk_size, None)
     if chunk_size is None:
         return Codec.chunk_size if codec is None else codec.chunk_size
     if (
