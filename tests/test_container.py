@@ -24,6 +24,9 @@ class Record:
     data_offset: int = 0
     raw_size: int = 0
     stored_raw: bool = False
+    filter_id: int = 0  # DATA chunks: bits 1-3 of the flags (version 2)
+    element_size: int = 0  # PAYLOADs: the u16 at offset 2 (version 2)
+    chunks: list[Record] | None = None  # PAYLOADs: their DATA chunks
 
 
 def walk(data: bytes) -> tuple[dict, list[Record]]:
@@ -40,14 +43,29 @@ def walk(data: bytes) -> tuple[dict, list[Record]]:
     ordinal = 1
     records: list[Record] = []
 
-    def chunk(kind_expected: int) -> Record:
+    def chunk(kind_expected: int, element_size: int = 0) -> Record:
         nonlocal pos, ordinal
         kind, cflags, raw, stored = struct.unpack_from("<BBII", data, pos)
         assert kind == kind_expected
-        record = Record(kind, pos, 0, pos + 10, raw, bool(cflags & 1))
+        assert cflags & 0xF0 == 0
+        filter_id = (cflags >> 1) & 0x07
+        if filter_id:
+            # Filters: version 2, DATA chunks that went through the codec,
+            # 1 byte shuffle (element size >= 2), 2 delta (1, 2, 4 or 8).
+            assert version == 2
+            assert kind == 0x04
+            assert not cflags & 1
+            if filter_id == 1:
+                assert element_size >= 2
+            else:
+                assert filter_id == 2
+                assert element_size in (1, 2, 4, 8)
+        record = Record(kind, pos, 0, pos + 10, raw, bool(cflags & 1), filter_id)
         body = data[pos + 10 : pos + 10 + stored]
         (digest,) = struct.unpack_from("<Q", data, pos + 10 + stored)
-        assert digest == xxhash.xxh3_64_intdigest(body, seed=ordinal)
+        # Version 2 chunks: flags and the payload's element size join the seed.
+        seed = ordinal if version == 1 else ordinal + (cflags << 32) + (element_size << 40)
+        assert digest == xxhash.xxh3_64_intdigest(body, seed=seed)
         assert stored <= raw
         ordinal += 1
         pos += 10 + stored + 8
@@ -59,14 +77,17 @@ def walk(data: bytes) -> tuple[dict, list[Record]]:
         if kind == 0x01:
             records.append(chunk(0x01))
         elif kind == 0x02:
-            _, _, _, total = struct.unpack_from("<BBHQ", data, pos)
+            _, reserved, element_size, total = struct.unpack_from("<BBHQ", data, pos)
+            assert reserved == 0
+            assert version == 2 or element_size == 0
             start = pos
             pos += 12
-            got = 0
-            while got < total:
-                got += chunk(0x04).raw_size
-            assert got == total
-            records.append(Record(0x02, start, pos, raw_size=total))
+            chunks = []
+            while sum(c.raw_size for c in chunks) < total:
+                chunks.append(chunk(0x04, element_size))
+            assert sum(c.raw_size for c in chunks) == total
+            records.append(Record(0x02, start, pos, raw_size=total, element_size=element_size,
+                                  chunks=chunks))
         elif kind == 0x03:
             _, pad, _, size = struct.unpack_from("<BBHQ", data, pos)
             start = pos
@@ -136,8 +157,10 @@ def check_trailer(data: bytes, start: int, records: list[Record], meta: bytes) -
             assert record.end - record.offset == 10 + stored + 8
         elif record.kind == 0x02:
             raw, pos = _varint(index, pos)
+            element_size, pos = _varint(index, pos)
             chunks, pos = _varint(index, pos)
             assert raw == record.raw_size
+            assert element_size == record.element_size
             size = 12
             for _ in range(chunks):
                 pos += 1

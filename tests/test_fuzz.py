@@ -346,6 +346,28 @@ def test_size_fields_set_to_hostile_values(sample: Sample, data: st.DataObject) 
     check(sample, bytes(mutated), WITH_LAZY)
 
 
+FILTERED = [s for s in SAMPLES if any(kind == fmt.KIND_PAYLOAD for _, _, kind in s.records)]
+
+
+@FUZZ
+@given(sample=st.sampled_from(FILTERED), data=st.data())
+def test_filter_fields_set_to_any_value(sample: Sample, data: st.DataObject) -> None:
+    """A chunk's flags byte (filter bits 1-3) and a payload's element size,
+    both of which decide how bytes are unfiltered, set to anything."""
+    chunks = [r for r in sample.records if r[2] in (fmt.KIND_DATA, fmt.KIND_OPCODES)]
+    payloads = [r for r in sample.records if r[2] == fmt.KIND_PAYLOAD]
+    mutated = bytearray(sample.data)
+    if data.draw(st.booleans()):
+        offset, _, _ = data.draw(st.sampled_from(chunks))
+        mutated[offset + 1] = data.draw(st.integers(0, 255))
+    else:
+        offset, _, _ = data.draw(st.sampled_from(payloads))
+        size = data.draw(st.sampled_from([0, 1, 2, 3, 4, 5, 8, 12, 16, 64, 65535])
+                         | st.integers(0, 65535))
+        struct.pack_into("<H", mutated, offset + 2, size)
+    check(sample, bytes(mutated))
+
+
 @FUZZ
 @given(sample=samples, data=st.data())
 def test_header_metadata_size_field(sample: Sample, data: st.DataObject) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import codecpickle
+from codecpickle import _filters
 from codecpickle import _format as fmt
 from codecpickle._index import iter_indexes, read_index
 from codecpickle.errors import (
@@ -95,7 +96,7 @@ def test_payload_table_points_at_the_arrays_bytes(compress):
         pieces = []
         for chunk in payload.chunks:
             stored = data[chunk.data_offset : chunk.data_offset + chunk.stored_size]
-            assert fmt.checksum(stored, chunk.ordinal) == fmt.CHECKSUM.unpack_from(
+            assert fmt.checksum(stored, chunk.seed) == fmt.CHECKSUM.unpack_from(
                 data, chunk.data_offset + chunk.stored_size
             )[0]
             if chunk.stored_raw:
@@ -103,6 +104,12 @@ def test_payload_table_points_at_the_arrays_bytes(compress):
             else:
                 out = bytearray(chunk.raw_size)
                 codec.decode_into(memoryview(stored), memoryview(out))
+                filter_id = (chunk.flags & fmt.FILTER_MASK) >> fmt.FILTER_SHIFT
+                if filter_id:
+                    # The bytes went through a filter before the codec.
+                    filtered, out = out, bytearray(chunk.raw_size)
+                    _filters.decode(filter_id, memoryview(filtered), memoryview(out),
+                                    payload.element_size)
                 pieces.append(bytes(out))
         raw = b"".join(pieces)
     assert raw == big.tobytes()

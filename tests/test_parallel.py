@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import codecpickle
+from codecpickle import _filters, _probe
 from codecpickle import _format as fmt
-from codecpickle import _probe
 from codecpickle.codecs.zlib import ZlibCodec
 from codecpickle.errors import CorruptDataError, TruncatedFileError
 from tests.conftest import CountingSink, assert_same
@@ -101,14 +101,17 @@ def test_each_chunk_is_judged_on_its_own():
 def test_probe_samples_whole_elements(itemsize):
     codec = _CountingZlib(3)
     raw = memoryview(np.zeros(_probe.MIN_PROBED_CHUNK + 5, dtype=np.uint8))
-    assert _probe.worth_compressing(codec, raw, itemsize)
+    options = _filters.candidates(itemsize)
+    assert _probe.choose(codec, raw, itemsize, options, _filters.ScratchPool(0)) == _filters.NONE
+    assert len(codec.sizes) == len(options)
     assert all(size % itemsize == 0 for size in codec.sizes)
 
 
 def test_small_chunks_are_not_probed():
     codec = _CountingZlib(3)
     raw = memoryview(np.random.default_rng(3).integers(0, 256, 4096, dtype=np.uint8))
-    assert _probe.worth_compressing(codec, raw)
+    only = (_filters.NONE,)
+    assert _probe.choose(codec, raw, 1, only, _filters.ScratchPool(0)) == _filters.NONE
     assert codec.sizes == []
 
 

@@ -21,6 +21,7 @@ from . import _config, _remote
 from . import _format as fmt
 from ._atomic import atomic_write
 from ._file import load_lazily
+from ._filters import filters_for
 from ._foreign import detect as detect_foreign
 from ._foreign import load_foreign, load_foreign_bytes, sniff
 from ._index import read_manifest
@@ -67,6 +68,7 @@ def dump(
     fsync: bool = True,
     storage_options: Mapping[str, Any] | None = None,
     progress: bool | ProgressCallback | None = None,
+    filters: str | None = "auto",
 ) -> None:
     """Serialise ``obj`` into ``file``.
 
@@ -107,6 +109,12 @@ def dump(
     object appears only once complete: nothing is left under the URL by a
     failed dump (see ``docs/guide.md``).
 
+    ``filters`` transforms array chunks before the codec: ``"auto"``
+    (default) picks, per chunk, whichever of no filter, byte shuffle and
+    delta compresses a sample best; ``None`` uses none; ``"shuffle"`` or
+    ``"delta"`` forces one wherever the element size allows it.  It applies
+    to compressed streams only.
+
     Invalid options raise :class:`~codecpickle.errors.InvalidOptionError`
     before ``file`` is created or truncated.
     """
@@ -122,17 +130,20 @@ def dump(
         codec = resolve_compress(compress)
     threads = _check_threads(threads)
     chunk_size = _check_chunk_size(chunk_size, codec)
+    policy = filters_for(filters, codec)
     if remote is not None:
         with _remote.atomic_upload(remote) as out, reporting(progress, None, "dump") as rep:
-            _dump_to(obj, out if rep is None else rep.wrap_writer(out), codec, threads, chunk_size)
+            _dump_to(obj, out if rep is None else rep.wrap_writer(out), codec, threads, chunk_size,
+                     policy)
     elif is_path:
         with atomic_write(file, fsync=fsync) as out, reporting(progress, None, "dump") as rep:
-            _dump_to(obj, out if rep is None else rep.wrap_writer(out), codec, threads, chunk_size)
+            _dump_to(obj, out if rep is None else rep.wrap_writer(out), codec, threads, chunk_size,
+                     policy)
     else:
         _require_method(file, "write", "dump")
         with reporting(progress, None, "dump") as rep:
             _dump_to(obj, file if rep is None else rep.wrap_writer(file), codec, threads,
-                     chunk_size)
+                     chunk_size, policy)
         # A reader at the other end of a pipe or socket waits for the END
         # record: hand it over now rather than whenever the buffer fills.
         flush = getattr(file, "flush", None)
@@ -146,19 +157,21 @@ def dumps(
     *,
     threads: int | None = None,
     chunk_size: int | None = None,
+    filters: str | None = "auto",
 ) -> bytes:
     """Serialise ``obj`` and return the stream as ``bytes``.
 
-    ``compress``, ``threads`` and ``chunk_size`` are as for :func:`dump`;
-    without ``compress`` (here or in a :func:`codecpickle.config` block)
-    the stream is not compressed.
+    ``compress``, ``threads``, ``chunk_size`` and ``filters`` are as for
+    :func:`dump`; without ``compress`` (here or in a :func:`codecpickle.config`
+    block) the stream is not compressed.
     """
     compress = _config.pick("compress", compress, UNSET)
     codec = resolve_compress(None if compress is UNSET else compress)
     threads = _check_threads(threads)
     chunk_size = _check_chunk_size(chunk_size, codec)
+    policy = filters_for(filters, codec)
     out = io.BytesIO()
-    _dump_to(obj, out, codec, threads, chunk_size)
+    _dump_to(obj, out, codec, threads, chunk_size, policy)
     return out.getvalue()
 
 
@@ -315,7 +328,9 @@ def loads(
 # -- dumping ---------------------------------------------------------------
 
 
-def _dump_to(obj: Any, file: Any, codec: Codec | None, threads: int, chunk_size: int) -> None:
+def _dump_to(
+    obj: Any, file: Any, codec: Codec | None, threads: int, chunk_size: int, filters: Any
+) -> None:
     provider = None if codec is None else codec_provider(codec.name)
     # Even with one thread, chunks are encoded in a worker: the calling
     # thread then waits on a future, which Ctrl-C interrupts at once,
@@ -329,6 +344,7 @@ def _dump_to(obj: Any, file: Any, codec: Codec | None, threads: int, chunk_size:
             max_in_flight=2 * threads,
             base_offset=_position(file),
             provider=provider,
+            filters=filters,
         )
         try:
             pickler = Pickler(writer)

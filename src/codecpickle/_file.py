@@ -34,13 +34,11 @@ from typing import Any
 
 from . import _format as fmt
 from ._index import StreamIndex, read_index
-from ._lazy import ChunkCache, LazyUnpickler
+from ._lazy import ChunkCache, LazyUnpickler, read_chunk
 from ._manifest import writer_environment
-from ._reader import _decode
-from ._sources import StreamSource, allocate
+from ._sources import StreamSource
 from .codecs import Codec, codec_from_header
 from .errors import (
-    ChecksumMismatchError,
     CodecPickleError,
     CorruptDataError,
     InvalidOptionError,
@@ -216,24 +214,7 @@ class _Opcodes:
             raise CorruptDataError("the pickle stream ends before its STOP opcode")
         chunk = self._chunks[self._next]
         self._next += 1
-        data = self._file.read_at(chunk.data_offset, chunk.stored_size + fmt.CHECKSUM.size)
-        stored = memoryview(data)[: chunk.stored_size]
-        (expected,) = fmt.CHECKSUM.unpack(data[chunk.stored_size :])
-        if fmt.checksum(stored, chunk.ordinal) != expected:
-            raise ChecksumMismatchError(
-                f"the {chunk.stored_size} bytes at offset {chunk.data_offset} fail their "
-                f"checksum (record #{chunk.ordinal}): the file is damaged"
-            )
-        if chunk.stored_raw:
-            self._data = stored
-        else:
-            if self._codec is None:
-                raise CorruptDataError(
-                    f"compressed chunk at offset {chunk.offset} in a stream without a codec"
-                )
-            out = memoryview(allocate(chunk.raw_size, "an opcode chunk", chunk.offset))
-            _decode(self._codec, stored, out, chunk.data_offset)
-            self._data = out
+        self._data = memoryview(read_chunk(self._file, chunk, self._codec, 0))
         self._pos = 0
 
     def _take(self, limit: int) -> memoryview:

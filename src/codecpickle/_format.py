@@ -47,10 +47,17 @@ KIND_DATA = 0x04
 CHUNK_HEADER = struct.Struct("<BBII")
 FLAG_STORED_RAW = 0x01
 CHUNK_FLAGS = FLAG_STORED_RAW
+# Version 2: bits 1-3 of a DATA chunk's flags hold the id of the filter its
+# raw bytes went through before the codec (``_filters.py``); 0 is none.
+FILTER_SHIFT = 1
+FILTER_MASK = 0x07 << FILTER_SHIFT
+FILTERS_SINCE_VERSION = 2
 
-# Payload through the codec: kind, reserved byte, reserved u16, total raw
-# size; then DATA chunks whose raw sizes add up to the total.
+# Payload through the codec: kind, reserved byte, element size u16 (version
+# 2; 0 when not told; reserved and 0 in version 1), total raw size; then
+# DATA chunks whose raw sizes add up to the total.
 PAYLOAD_HEADER = struct.Struct("<BBHQ")
+MAX_ELEMENT_SIZE = 0xFFFF
 
 # Payload stored raw: kind, pad length, reserved u16, size; then ``pad``
 # zero bytes so the data starts 64-byte aligned in the file, the data, and
@@ -89,6 +96,24 @@ MAX_CHUNK_SIZE = 1 << 30
 def checksum(data: Any, ordinal: int) -> int:
     """xxh3-64 of ``data`` seeded with the unit's ordinal in the stream."""
     return xxhash.xxh3_64_intdigest(data, seed=ordinal)
+
+
+def chunk_seed(version: int, ordinal: int, flags: int, element_size: int) -> int:
+    """The checksum seed of a chunk: its ordinal, and from version 2 also its
+    flags and its payload's element size (0 for opcode chunks), which decide
+    how its bytes are unfiltered, so damage to them is caught too."""
+    if version < FILTERS_SINCE_VERSION:
+        return ordinal
+    return ordinal + (flags << 32) + (element_size << 40)
+
+
+def filter_bits_valid(kind: int, flags: int) -> bool:
+    """Whether a chunk's filter bits may be set at all: on DATA chunks that
+    went through the codec, with a defined filter id (1 shuffle, 2 delta).
+    Whether the id suits the payload's element size is checked by readers
+    that know it."""
+    filter_id = (flags & FILTER_MASK) >> FILTER_SHIFT
+    return kind == KIND_DATA and not flags & FLAG_STORED_RAW and filter_id in (1, 2)
 
 
 def new_hasher(ordinal: int) -> xxhash.xxh3_64:

@@ -46,6 +46,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from . import _filters
 from . import _format as fmt
 from ._reader import _parse_meta, read_header_meta
 from ._sources import MemorySource, StreamSource
@@ -95,8 +96,11 @@ class ChunkInfo:
     stored_size: int
     #: The chunk's flags byte (bit 0: stored raw; see docs/format.md).
     flags: int
-    #: Seed of the stored bytes' checksum (the unit's ordinal in the stream).
+    #: The unit's ordinal in the stream.
     ordinal: int
+    #: Seed of the stored bytes' checksum: the ordinal, and from version 2
+    #: also the flags and the payload's element size (``fmt.chunk_seed``).
+    seed: int
 
     @property
     def stored_raw(self) -> bool:
@@ -129,6 +133,8 @@ class PayloadInfo:
     #: For ``"raw"`` payloads: where the bytes start, and their checksum seed.
     data_offset: int | None = None
     ordinal: int | None = None
+    #: Size of the elements (version 2, 0 when not told): filters work on it.
+    element_size: int = 0
 
     @property
     def stored_size(self) -> int:
@@ -432,7 +438,9 @@ def _from_trailer(access: _Access, start: int, end: int, footer: Footer) -> Stre
     manifest = parse_manifest(body[footer.index_size :])
     meta = _parse_meta(meta_bytes)
     header_size = fmt.HEADER_FIXED.size + len(meta_bytes) + fmt.CHECKSUM.size
-    opcodes, payloads, layout_end, units = _layout(records, start + header_size, meta)
+    opcodes, payloads, layout_end, units = _layout(
+        records, start + header_size, meta, fmt.TRAILER_VERSION
+    )
     _check_layout(end_fields, layout_end, end_offset, units, opcodes, payloads)
     return StreamIndex(
         offset=start,
@@ -492,7 +500,7 @@ def _check_layout(
 
 
 def _layout(
-    records: list[Record], position: int, meta: dict[str, Any]
+    records: list[Record], position: int, meta: dict[str, Any], version: int
 ) -> tuple[tuple[ChunkInfo, ...], tuple[PayloadInfo, ...], int, int]:
     """Offsets and checksum ordinals of an index's records laid out from
     ``position`` (the first record), checking every size against the
@@ -503,10 +511,20 @@ def _layout(
     payloads: list[PayloadInfo] = []
     ordinal = 1
 
-    def chunk(at: int, kind: int, flags: int, raw: int, stored: int, cap: int) -> ChunkInfo:
+    def chunk(
+        at: int, kind: int, flags: int, raw: int, stored: int, cap: int, element_size: int = 0
+    ) -> ChunkInfo:
         nonlocal ordinal
         _check_chunk(at, kind, flags, raw, stored, cap, compressed)
-        info = ChunkInfo(at, at + fmt.CHUNK_HEADER.size, raw, stored, flags, ordinal)
+        if flags & fmt.FILTER_MASK and not _filters.valid_for(
+            (flags & fmt.FILTER_MASK) >> fmt.FILTER_SHIFT, element_size
+        ):
+            raise CorruptDataError(
+                f"chunk at offset {at} names a filter not defined for the payload's element "
+                f"size {element_size}"
+            )
+        seed = fmt.chunk_seed(version, ordinal, flags, element_size)
+        info = ChunkInfo(at, at + fmt.CHUNK_HEADER.size, raw, stored, flags, ordinal, seed)
         ordinal += 1
         return info
 
@@ -517,14 +535,15 @@ def _layout(
             opcodes.append(info)
             position = info.end
         elif tag == "P":
-            raw_total, chunk_list = record[1], record[2]
+            raw_total, chunk_list, element_size = record[1], record[2], record[3]
             start = position
             position += fmt.PAYLOAD_HEADER.size
             chunks = []
             filled = 0
             for flags, raw, stored in chunk_list:
                 info = chunk(
-                    position, fmt.KIND_DATA, flags, raw, stored, min(limit, raw_total - filled)
+                    position, fmt.KIND_DATA, flags, raw, stored, min(limit, raw_total - filled),
+                    element_size,
                 )
                 chunks.append(info)
                 filled += raw
@@ -536,7 +555,7 @@ def _layout(
                 )
             payloads.append(
                 PayloadInfo(len(payloads), "payload", start, raw_total, position - start,
-                            tuple(chunks))
+                            tuple(chunks), element_size=element_size)
             )
         else:
             pad, size = record[1], record[2]
@@ -559,8 +578,12 @@ def _check_chunk(
     at: int, kind: int, flags: int, raw: int, stored: int, cap: int, compressed: bool
 ) -> None:
     """The reader's rules for a chunk header (docs/format.md)."""
-    if flags & ~fmt.CHUNK_FLAGS:
+    if flags & ~(fmt.CHUNK_FLAGS | fmt.FILTER_MASK):
         raise CorruptDataError(f"undefined chunk flags {flags:#04x} for the chunk at offset {at}")
+    if flags & fmt.FILTER_MASK and not fmt.filter_bits_valid(kind, flags):
+        raise CorruptDataError(
+            f"chunk flags {flags:#04x} at offset {at} name a filter that is not defined there"
+        )
     if not 0 < raw <= cap:
         raise CorruptDataError(
             f"chunk at offset {at} declares {raw} raw bytes; expected 1..{cap}"
@@ -619,18 +642,19 @@ def _scan(access: _Access, start: int) -> StreamIndex:
                 chunks.append((flags, raw, stored))
                 payload_left = max(0, payload_left - raw)
         elif kind == fmt.KIND_PAYLOAD:
-            _, reserved, reserved16, raw_total = _unpack(fmt.PAYLOAD_HEADER, head, position)
-            if reserved or reserved16:
+            _, reserved, element_size, raw_total = _unpack(fmt.PAYLOAD_HEADER, head, position)
+            # The element size (for filters) exists from version 2.
+            if reserved or (element_size and version < fmt.FILTERS_SINCE_VERSION):
                 raise CorruptDataError(
                     f"payload header at offset {position} has non-zero reserved bits"
                 )
             chunks = []
-            records.append(("P", raw_total, chunks))
+            records.append(("P", raw_total, chunks, element_size))
             payload_left = raw_total
             size = fmt.PAYLOAD_HEADER.size
         elif kind == fmt.KIND_RAW_PAYLOAD:
-            _, pad, reserved, data_size = _unpack(fmt.RAW_PAYLOAD_HEADER, head, position)
-            if reserved:
+            _, pad, element_size, data_size = _unpack(fmt.RAW_PAYLOAD_HEADER, head, position)
+            if element_size and version < fmt.FILTERS_SINCE_VERSION:
                 raise CorruptDataError(
                     f"raw payload header at offset {position} has non-zero reserved bits"
                 )
@@ -646,7 +670,7 @@ def _scan(access: _Access, start: int) -> StreamIndex:
                 f"{access.size - position} from there"
             )
         position += size
-    opcodes, payloads, layout_end, units = _layout(records, start + header_size, meta)
+    opcodes, payloads, layout_end, units = _layout(records, start + header_size, meta, version)
     layout = fmt.end_record_for(version)
     end_size = layout.size + fmt.CHECKSUM.size
     end = access.read(position, end_size, "the END record")

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _filters
 from . import _format as fmt
 from ._index import ChunkInfo, PayloadInfo, StreamIndex
 from ._reader import _decode
@@ -152,26 +153,37 @@ class PayloadReader:
         cached = self._file.cache.get(chunk.offset)
         if cached is not None:
             return cached
-        # One read: the stored bytes and their checksum.
-        data = self._file.read_at(chunk.data_offset, chunk.stored_size + fmt.CHECKSUM.size)
-        stored = memoryview(data)[: chunk.stored_size]
-        (expected,) = fmt.CHECKSUM.unpack(data[chunk.stored_size :])
-        if fmt.checksum(stored, chunk.ordinal) != expected:
-            raise ChecksumMismatchError(
-                f"the {chunk.stored_size} bytes at offset {chunk.data_offset} fail their "
-                f"checksum (record #{chunk.ordinal}): the file is damaged"
-            )
-        if chunk.stored_raw:
-            decoded = np.frombuffer(data, np.uint8, chunk.stored_size)
-        else:
-            if self._codec is None:
-                raise CorruptDataError(
-                    f"compressed chunk at offset {chunk.offset} in a stream without a codec"
-                )
-            decoded = allocate(chunk.raw_size, "a chunk", chunk.offset)
-            _decode(self._codec, stored, memoryview(decoded), chunk.data_offset)
+        decoded = read_chunk(self._file, chunk, self._codec, self.payload.element_size)
         self._file.cache.put(chunk.offset, decoded)
         return decoded
+
+
+def read_chunk(file: Any, chunk: ChunkInfo, codec: Codec | None, element_size: int) -> np.ndarray:
+    """Read one chunk record's stored bytes and checksum (one read), check
+    them, and decode them (codec, then filter) into a new uint8 array."""
+    data = file.read_at(chunk.data_offset, chunk.stored_size + fmt.CHECKSUM.size)
+    stored = memoryview(data)[: chunk.stored_size]
+    (expected,) = fmt.CHECKSUM.unpack(data[chunk.stored_size :])
+    if fmt.checksum(stored, chunk.seed) != expected:
+        raise ChecksumMismatchError(
+            f"the {chunk.stored_size} bytes at offset {chunk.data_offset} fail their "
+            f"checksum (record #{chunk.ordinal}): the file is damaged"
+        )
+    if chunk.stored_raw:
+        filtered = np.frombuffer(data, np.uint8, chunk.stored_size)
+    else:
+        if codec is None:
+            raise CorruptDataError(
+                f"compressed chunk at offset {chunk.offset} in a stream without a codec"
+            )
+        filtered = allocate(chunk.raw_size, "a chunk", chunk.offset)
+        _decode(codec, stored, memoryview(filtered), chunk.data_offset)
+    filter_id = (chunk.flags & fmt.FILTER_MASK) >> fmt.FILTER_SHIFT
+    if filter_id == _filters.NONE:
+        return filtered
+    out = allocate(chunk.raw_size, "a chunk", chunk.offset)
+    _filters.decode(filter_id, memoryview(filtered), memoryview(out), element_size)
+    return out
 
 
 def _chunk_at(starts: list[int], position: int) -> int:

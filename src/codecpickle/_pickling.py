@@ -70,7 +70,9 @@ class Pickler(pickle.Pickler):
             self._writer.write_payload_pieces(array.nbytes, pieces, array.itemsize)
             return False
         raw = buffer.raw()
-        if raw.nbytes < self._inband_limit:
+        if raw.nbytes < self._inband_limit and not self._writer.filter_pays_off(
+            raw, view.itemsize
+        ):
             return True  # pickle it in-band, inside the opcode stream
         self._writer.write_payload(raw, view.itemsize)
         return False

@@ -1,50 +1,136 @@
-"""A cheap test for chunks that will not compress.
+"""Per-chunk choice of filter, or of raw storage, from a sample.
 
-Compressing data that does not shrink costs the codec's full time for
-nothing: zlib at level 3 runs at ~37 MB/s per core on random float64 and
-saves 5%, against ~2 GB/s for writing the bytes as they are.  So before
-compressing a large chunk the writer compresses a *sample* of it:
-:data:`SAMPLE_PIECES` evenly spaced pieces of :data:`SAMPLE_PIECE` bytes
-(64 KiB of a 4 MiB chunk, 1.6% of the work).  Unless the sample shrinks by
-at least :data:`MIN_SAVING`, the chunk is stored raw (``FLAG_STORED_RAW``,
-an existing format feature) without compressing the rest of it.
+Before compressing a chunk the writer compresses a *sample* of it once per
+candidate filter (``_filters.candidates``: none, byte shuffle, delta, as
+the element size allows) and keeps the filter whose sample came out
+smallest.  The sample is :data:`SAMPLE_PIECES` evenly spaced pieces of
+:data:`SAMPLE_PIECE` bytes, whole elements (64 KiB of a 4 MiB chunk, 1.6%
+of the work per candidate); a chunk no larger than that is its own sample.
+Spread-out pieces (not just the chunk's start) keep a chunk that starts with
+noise and continues smooth, or the reverse, from being misjudged.
 
-The decision depends only on the chunk's bytes and the codec, never on
-timing or on other chunks, so each worker decides alone and the output is
-identical whatever the thread count.
+The same estimate decides raw storage: a chunk is stored raw
+(``FLAG_STORED_RAW``) without compressing the rest of it only when no
+candidate makes the sample smaller by at least :data:`MIN_SAVING`.  Data
+that compresses by a few percent (a slowly varying float64 signal with
+plain zstd) is compressed; only data on which every option fails (random
+bytes, already compressed media) costs nothing but a sample per candidate.
 
-Trade-off, on purpose: data that would shrink by less than 10% (random
-float64 with zstd or zlib saves ~5%) is stored raw: a file a few percent
-larger, written and read at the speed of an uncompressed one.  Spread-out
-pieces (not just the chunk's start) keep a compressible chunk that starts
-with noise, or the reverse, from being misjudged.
+The choice depends only on the chunk's bytes, the element size, the codec
+and the ``filters=`` option, never on timing or other chunks, so each
+worker decides alone and the output is identical whatever the thread count.
 """
 
 from __future__ import annotations
 
+from . import _filters
 from .codecs import Codec
 
-#: The sample must shrink by at least this fraction for the chunk to be
-#: compressed.
-MIN_SAVING = 0.10
+#: The best candidate must make the sample smaller by at least this
+#: fraction for the chunk to be compressed (1%: below it the estimate is
+#: noise, and compressing costs the codec's full time for next to nothing).
+MIN_SAVING = 0.01
 #: Bytes per sampled piece, and pieces per sample.
 SAMPLE_PIECE = 16 << 10
 SAMPLE_PIECES = 4
-#: Chunks smaller than this are simply compressed: the sample would be a
-#: large share of the work.
+#: Chunks with a single candidate smaller than this are simply compressed
+#: (the sample would be a large share of the work; a chunk the codec does
+#: not shrink is stored raw after the fact anyway).
 MIN_PROBED_CHUNK = 16 * SAMPLE_PIECES * SAMPLE_PIECE
 
+#: Delta on elements wider than a byte must beat the best cheaper option
+#: (none or shuffle) by this fraction: undoing it costs an unshuffle and a
+#: prefix sum, and its output decompresses slower (a smooth float32 chunk:
+#: 60 ms to load through delta against 21 ms through shuffle, for 14% less).
+DELTA_MARGIN = 0.15
+#: Pieces of the smaller sample that decides whether a buffer under the
+#: pickler's in-band limit goes out of band to be filtered (8 KiB in all:
+#: a fitted forest holds hundreds of such arrays), and the gain a filter
+#: must show there to make up for the context the buffer leaves behind.
+SMALL_SAMPLE_PIECE = 2 << 10
+FILTER_GAIN = 0.03
 
-def worth_compressing(codec: Codec, raw: memoryview, itemsize: int = 1) -> bool:
-    """Whether a sample of ``raw`` shrinks enough under ``codec`` to be
-    worth compressing the whole chunk."""
+#: What :func:`choose` returns for "store this chunk raw".
+STORE_RAW = -1
+
+
+def choose(
+    codec: Codec,
+    raw: memoryview,
+    itemsize: int,
+    options: tuple[int, ...],
+    spare: _filters.ScratchPool,
+) -> int:
+    """The filter id (one of ``options``, ``NONE`` first) under which a
+    sample of ``raw`` compresses best with ``codec``, or :data:`STORE_RAW`
+    when none saves :data:`MIN_SAVING`."""
+    if len(options) == 1 and raw.nbytes < MIN_PROBED_CHUNK:
+        return options[0]
+    sample = _sample(raw, max(1, itemsize), SAMPLE_PIECE)
+    best, best_size = STORE_RAW, (1.0 - MIN_SAVING) * sample.nbytes
+    sizes = estimates(codec, sample, itemsize, options, spare)
+    for filter_id, estimate in zip(options, sizes, strict=True):
+        limit = best_size
+        if filter_id == _filters.DELTA and itemsize > 1 and best != STORE_RAW:
+            limit *= 1.0 - DELTA_MARGIN
+        # Strictly smaller: ties keep the earlier (cheaper) option.
+        if estimate < limit:
+            best, best_size = filter_id, estimate
+    return best
+
+
+def filter_pays_off(
+    codec: Codec,
+    raw: memoryview,
+    itemsize: int,
+    options: tuple[int, ...],
+    spare: _filters.ScratchPool,
+) -> bool:
+    """Whether a filter makes a small sample of ``raw`` at least
+    :data:`FILTER_GAIN` smaller than no filter does: the pickler's test for
+    buffers that would otherwise stay in the opcode stream (which no filter
+    reaches) to compress together with their neighbours."""
+    if len(options) == 1:
+        return False
+    sample = _sample(raw, max(1, itemsize), SMALL_SAMPLE_PIECE)
+    plain, *filtered = estimates(codec, sample, itemsize, options, spare)
+    return min(filtered) < (1.0 - FILTER_GAIN) * plain
+
+
+def estimates(
+    codec: Codec,
+    sample: memoryview,
+    itemsize: int,
+    options: tuple[int, ...],
+    spare: _filters.ScratchPool,
+) -> list[int]:
+    """Compressed size of ``sample`` through each filter of ``options``."""
+    target = max(1, itemsize)
+    sizes = []
+    filtered = spare.take(sample.nbytes)
+    deltas = spare.take(sample.nbytes)
+    try:
+        for filter_id in options:
+            if filter_id == _filters.NONE:
+                encoded = codec.encode(sample, target)
+            else:
+                view = filtered.data[: sample.nbytes]
+                _filters.encode(filter_id, sample, view, target, deltas)
+                # The codec sees bytes, not elements, once they are filtered.
+                encoded = codec.encode(view, 1)
+            sizes.append(memoryview(encoded).nbytes)
+    finally:
+        spare.give(deltas)
+        spare.give(filtered)
+    return sizes
+
+
+def _sample(raw: memoryview, itemsize: int, piece_size: int) -> memoryview:
+    """:data:`SAMPLE_PIECES` evenly spaced whole-element pieces of about
+    ``piece_size`` bytes of ``raw``, or all of it when it is no larger."""
     size = raw.nbytes
-    if size < MIN_PROBED_CHUNK:
-        return True
-    itemsize = max(1, itemsize)
-    # Whole elements, so filter codecs (byte shuffle) see aligned data.
-    piece = max(itemsize, SAMPLE_PIECE // itemsize * itemsize)
+    if size <= SAMPLE_PIECES * piece_size:
+        return raw
+    piece = max(itemsize, piece_size // itemsize * itemsize)
     step = size // SAMPLE_PIECES // itemsize * itemsize
-    sample = b"".join(raw[i * step : i * step + piece] for i in range(SAMPLE_PIECES))
-    encoded = codec.encode(memoryview(sample), itemsize)
-    return memoryview(encoded).nbytes <= (1.0 - MIN_SAVING) * len(sample)
+    return memoryview(b"".join(raw[i * step : i * step + piece] for i in range(SAMPLE_PIECES)))

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _filters
 from . import _format as fmt
 from ._sources import MemorySource, StreamSource, allocate, default_buffer_limit
 from ._trailer import Trailer, read_after_end
@@ -179,6 +180,9 @@ class ContainerReader:
         self._chunk: memoryview = memoryview(b"")
         # Reused buffers for compressed payload chunks read from a stream.
         self._scratch: list[np.ndarray] = []
+        # Reused buffers that filtered chunks are decoded into before the
+        # filter is undone into the payload's memory.
+        self._filter_scratch = _filters.ScratchPool(0)
         self._pos = 0
         self._payloads: collections.deque[memoryview] = collections.deque()
         self._ordinal = 1
@@ -368,14 +372,19 @@ class ContainerReader:
             f"unknown record kind {kind:#04x} at offset {self._source.offset - 1}"
         )
 
-    def _chunk_header(self, expected_kind: int, limit: int) -> tuple[int, int, int, int]:
+    def _chunk_header(
+        self, expected_kind: int, limit: int, element_size: int = 0
+    ) -> tuple[int, int, int, int]:
         """Read a chunk header (its kind byte already consumed when
-        ``expected_kind`` is OPCODES) and check its sizes."""
+        ``expected_kind`` is OPCODES) and check its flags and sizes; DATA
+        chunks belong to a payload of ``element_size``-byte elements."""
         offset = self._source.offset
         head = self._source.read_exact(fmt.CHUNK_HEADER.size - 1, "a chunk header")
         kind, flags, raw_size, stored_size = fmt.CHUNK_HEADER.unpack(bytes([expected_kind]) + head)
-        if flags & ~fmt.CHUNK_FLAGS:
+        if flags & ~(fmt.CHUNK_FLAGS | fmt.FILTER_MASK):
             raise CorruptDataError(f"undefined chunk flags {flags:#04x} at offset {offset}")
+        if flags & fmt.FILTER_MASK:
+            self._check_filter(kind, flags, element_size, offset)
         if not 0 < raw_size <= limit:
             raise CorruptDataError(
                 f"chunk at offset {offset - 1} declares {raw_size} raw bytes; expected 1..{limit}"
@@ -398,6 +407,26 @@ class ContainerReader:
         self._check_remaining(stored_size + fmt.CHECKSUM.size, "chunk", offset - 1)
         return kind, flags, raw_size, stored_size
 
+    def _check_filter(self, kind: int, flags: int, element_size: int, offset: int) -> None:
+        filter_id = (flags & fmt.FILTER_MASK) >> fmt.FILTER_SHIFT
+        where = f"chunk flags {flags:#04x} at offset {offset}"
+        if self.header.version < fmt.FILTERS_SINCE_VERSION:
+            raise CorruptDataError(
+                f"{where} name filter {filter_id}, but filters exist only from format version "
+                f"{fmt.FILTERS_SINCE_VERSION} and this stream is version {self.header.version}"
+            )
+        if kind != fmt.KIND_DATA:
+            raise CorruptDataError(f"{where} name filter {filter_id} on an opcode chunk")
+        if flags & fmt.FLAG_STORED_RAW:
+            raise CorruptDataError(f"{where} name filter {filter_id} on a chunk stored raw")
+        if filter_id not in _filters.FILTER_NAMES:
+            raise CorruptDataError(f"{where} name filter {filter_id}, which is not defined")
+        if not _filters.valid_for(filter_id, element_size):
+            raise CorruptDataError(
+                f"{where} name filter {_filters.FILTER_NAMES[filter_id]!r}, which is not "
+                f"defined for the payload's element size {element_size}"
+            )
+
     def _check_remaining(self, nbytes: int, what: str, offset: int) -> None:
         remaining = self._source.remaining()
         if remaining is not None and nbytes > remaining:
@@ -415,7 +444,7 @@ class ContainerReader:
         offset = self._source.offset
         stored = self._source.view(stored_size, "an opcode chunk")
         expected = self._read_checksum()
-        ordinal = self._next_ordinal()
+        ordinal = self._chunk_seed(flags, 0)
         self._opcode_bytes += raw_size
         return flags, raw_size, stored, expected, ordinal, offset
 
@@ -438,8 +467,8 @@ class ContainerReader:
     def _read_payload(self) -> memoryview:
         offset = self._source.offset - 1
         head = self._source.read_exact(fmt.PAYLOAD_HEADER.size - 1, "a payload header")
-        _, reserved, reserved16, raw_size = fmt.PAYLOAD_HEADER.unpack(b"\0" + head)
-        if reserved or reserved16:
+        _, reserved, element_size, raw_size = fmt.PAYLOAD_HEADER.unpack(b"\0" + head)
+        if reserved or (element_size and self.header.version < fmt.FILTERS_SINCE_VERSION):
             raise CorruptDataError(f"payload header at offset {offset} has non-zero reserved bits")
         remaining = self._source.remaining()
         if remaining is not None:
@@ -448,7 +477,10 @@ class ContainerReader:
             min_chunk = fmt.CHUNK_HEADER.size + 1 + fmt.CHECKSUM.size
             ceiling = -(-remaining // min_chunk) * self.header.chunk_size
             if raw_size > ceiling:
-                raise SizeLimitError(
+                # Truncated, as other records that overrun the input are:
+                # filtered chunks compress well enough that a cut inside a
+                # payload often leaves too few bytes for its declared size.
+                raise TruncatedFileError(
                     f"payload at offset {offset} declares {raw_size} bytes, more than the "
                     f"{remaining} bytes left in the input can hold"
                 )
@@ -468,19 +500,24 @@ class ContainerReader:
                         f"offset {chunk_offset} holds a record of kind {kind:#04x}, not DATA"
                     )
                 _, flags, chunk_raw, stored_size = self._chunk_header(
-                    fmt.KIND_DATA, min(self.header.chunk_size, raw_size - filled)
+                    fmt.KIND_DATA, min(self.header.chunk_size, raw_size - filled), element_size
                 )
                 out = view[filled : filled + chunk_raw]
                 filled += chunk_raw
-                ordinal = self._next_ordinal()
+                ordinal = self._chunk_seed(flags, element_size)
                 data_offset = self._source.offset
                 scratch = None
+                job: tuple[memoryview | None, memoryview, int, int, int, int, int]
                 if flags & fmt.FLAG_STORED_RAW:
                     self._source.readinto_exact(out, "a payload chunk")
-                    job = (None, out, self._read_checksum(), ordinal, data_offset)
+                    job = (None, out, self._read_checksum(), ordinal, data_offset, 0, 0)
                 else:
                     stored, scratch = self._stored_chunk(stored_size)
-                    job = (stored, out, self._read_checksum(), ordinal, data_offset)
+                    filter_id = (flags & fmt.FILTER_MASK) >> fmt.FILTER_SHIFT
+                    job = (
+                        stored, out, self._read_checksum(), ordinal, data_offset, filter_id,
+                        element_size,
+                    )
                 if self._executor is None:
                     self._decode_job(*job)
                     self._release_scratch(scratch)
@@ -523,21 +560,39 @@ class ContainerReader:
         self._release_scratch(scratch)
 
     def _decode_job(
-        self, stored: memoryview | None, out: memoryview, expected: int, ordinal: int, offset: int
+        self,
+        stored: memoryview | None,
+        out: memoryview,
+        expected: int,
+        ordinal: int,
+        offset: int,
+        filter_id: int,
+        element_size: int,
     ) -> None:
         if stored is None:
             if self._verify_raw_payloads:
                 self._verify(out, expected, ordinal, offset, _RAW_HINT)
-        else:
-            self._verify(stored, expected, ordinal, offset)
-            assert self.codec is not None
+            return
+        self._verify(stored, expected, ordinal, offset)
+        assert self.codec is not None
+        if filter_id == _filters.NONE:
             _decode(self.codec, stored, out, offset)
+            return
+        # Decoded into a reused chunk-sized buffer, then unfiltered straight
+        # into the payload's memory: no payload-sized copy.
+        scratch = self._filter_scratch.take(out.nbytes)
+        try:
+            filtered = scratch.data[: out.nbytes]
+            _decode(self.codec, stored, filtered, offset)
+            _filters.decode(filter_id, filtered, out, element_size)
+        finally:
+            self._filter_scratch.give(scratch)
 
     def _read_raw_payload(self) -> memoryview:
         offset = self._source.offset - 1
         head = self._source.read_exact(fmt.RAW_PAYLOAD_HEADER.size - 1, "a raw payload header")
-        _, pad, reserved, size = fmt.RAW_PAYLOAD_HEADER.unpack(b"\0" + head)
-        if reserved:
+        _, pad, element_size, size = fmt.RAW_PAYLOAD_HEADER.unpack(b"\0" + head)
+        if element_size and self.header.version < fmt.FILTERS_SINCE_VERSION:
             raise CorruptDataError(
                 f"raw payload header at offset {offset} has non-zero reserved bits"
             )
@@ -571,12 +626,18 @@ class ContainerReader:
         self._ordinal += 1
         return ordinal
 
+    def _chunk_seed(self, flags: int, element_size: int) -> int:
+        """The next ordinal as the checksum seed of a chunk with ``flags``
+        (from version 2 the seed also holds the flags and element size)."""
+        return fmt.chunk_seed(self.header.version, self._next_ordinal(), flags, element_size)
+
     @staticmethod
-    def _verify(data: Any, expected: int, ordinal: int, offset: int, hint: str = "") -> None:
-        if fmt.checksum(data, ordinal) != expected:
+    def _verify(data: Any, expected: int, seed: int, offset: int, hint: str = "") -> None:
+        if fmt.checksum(data, seed) != expected:
             raise ChecksumMismatchError(
                 f"the {memoryview(data).nbytes} bytes at offset {offset} fail their checksum "
-                f"(record #{ordinal}): the file is damaged, or records were reordered{hint}"
+                f"(record #{seed & 0xFFFFFFFF}): the file is damaged, or records were "
+                f"reordered{hint}"
             )
 
     # -- end of stream ---------------------------------------------------

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import _filters
 from . import _format as fmt
 from ._reader import _decode, read_header_meta
 from ._sources import MemorySource, StreamSource, allocate
@@ -99,6 +100,17 @@ class Record:
     expected: int | None = None
     stored: Any = field(default=None, repr=False)
     digest: int | None = None
+    #: Seed of the checksum when it is not the ordinal alone (version-2
+    #: chunks: flags and element size too, ``fmt.chunk_seed``).
+    seed: int | None = None
+    #: PAYLOAD headers and their DATA chunks: the element size (version 2,
+    #: 0 when not told), which filters work on.
+    element_size: int = 0
+
+    @property
+    def filter_id(self) -> int:
+        """The filter the chunk's bytes went through (0: none)."""
+        return (self.flags & fmt.FILTER_MASK) >> fmt.FILTER_SHIFT
 
     @property
     def kind_name(self) -> str:
@@ -156,6 +168,7 @@ def walk_stream(
     ordinal = 1
     payload_left = 0  # DATA bytes still owed to the current PAYLOAD
     payload_offset = 0
+    element_size = 0  # of the current PAYLOAD
     while True:
         offset = source.offset
         kind = source.read_exact(1, "a record")[0]
@@ -168,7 +181,10 @@ def walk_stream(
             if kind == fmt.KIND_DATA and not payload_left:
                 raise CorruptDataError(f"DATA chunk at offset {offset} outside a payload")
             limit = min(chunk_limit, payload_left) if kind == fmt.KIND_DATA else chunk_limit
-            flags, raw_size, stored_size = _chunk_header(source, header, offset, limit)
+            size = element_size if kind == fmt.KIND_DATA else 0
+            flags, raw_size, stored_size = _chunk_header(
+                source, header, offset, limit, kind, size
+            )
             data_offset = source.offset
             stored = source.view(stored_size, "a chunk")
             expected = _read_checksum(source)
@@ -177,13 +193,15 @@ def walk_stream(
                 payload_left -= raw_size
             else:
                 totals.opcode_bytes += raw_size
+            seed = fmt.chunk_seed(header.version, ordinal, flags, size)
             yield Record(kind, offset, data_offset, raw_size, stored_size, flags, ordinal,
-                         expected, stored)
+                         expected, stored, seed=seed, element_size=size)
             ordinal += 1
         elif kind == fmt.KIND_PAYLOAD:
             head = source.read_exact(fmt.PAYLOAD_HEADER.size - 1, "a payload header")
-            _, reserved, reserved16, raw_size = fmt.PAYLOAD_HEADER.unpack(b"\0" + head)
-            if reserved or reserved16:
+            _, reserved, element_size, raw_size = fmt.PAYLOAD_HEADER.unpack(b"\0" + head)
+            # The element size (for filters) exists from version 2.
+            if reserved or (element_size and header.version < fmt.FILTERS_SINCE_VERSION):
                 raise CorruptDataError(
                     f"payload header at offset {offset} has non-zero reserved bits"
                 )
@@ -192,9 +210,9 @@ def walk_stream(
             payload_left, payload_offset = raw_size, offset
             totals.payloads += 1
             totals.payload_bytes += raw_size
-            yield Record(kind, offset, source.offset, raw_size, 0)
+            yield Record(kind, offset, source.offset, raw_size, 0, element_size=element_size)
         elif kind == fmt.KIND_RAW_PAYLOAD:
-            record = _raw_payload(source, offset, ordinal, read_raw_payloads)
+            record = _raw_payload(source, offset, ordinal, read_raw_payloads, header.version)
             totals.payloads += 1
             totals.payload_bytes += record.raw_size
             yield record
@@ -224,12 +242,22 @@ def iter_streams(source: Source) -> Iterator[StreamHeader]:
 
 
 def _chunk_header(
-    source: Source, header: StreamHeader, offset: int, limit: int
+    source: Source, header: StreamHeader, offset: int, limit: int, kind: int, element_size: int
 ) -> tuple[int, int, int]:
     head = source.read_exact(fmt.CHUNK_HEADER.size - 1, "a chunk header")
-    _, flags, raw_size, stored_size = fmt.CHUNK_HEADER.unpack(b"\0" + head)
-    if flags & ~fmt.CHUNK_FLAGS:
+    _, flags, raw_size, stored_size = fmt.CHUNK_HEADER.unpack(bytes([kind]) + head)
+    if flags & ~(fmt.CHUNK_FLAGS | fmt.FILTER_MASK):
         raise CorruptDataError(f"undefined chunk flags {flags:#04x} at offset {offset + 1}")
+    filter_id = (flags & fmt.FILTER_MASK) >> fmt.FILTER_SHIFT
+    if filter_id and (
+        header.version < fmt.FILTERS_SINCE_VERSION
+        or not fmt.filter_bits_valid(kind, flags)
+        or not _filters.valid_for(filter_id, element_size)
+    ):
+        raise CorruptDataError(
+            f"chunk flags {flags:#04x} at offset {offset + 1} name filter {filter_id}, which is "
+            f"not defined there (format version {header.version}, element size {element_size})"
+        )
     if not 0 < raw_size <= limit:
         raise CorruptDataError(
             f"chunk at offset {offset} declares {raw_size} raw bytes; expected 1..{limit}"
@@ -253,10 +281,12 @@ def _chunk_header(
     return flags, raw_size, stored_size
 
 
-def _raw_payload(source: Source, offset: int, ordinal: int, read_data: bool) -> Record:
+def _raw_payload(
+    source: Source, offset: int, ordinal: int, read_data: bool, version: int
+) -> Record:
     head = source.read_exact(fmt.RAW_PAYLOAD_HEADER.size - 1, "a raw payload header")
-    _, pad, reserved, size = fmt.RAW_PAYLOAD_HEADER.unpack(b"\0" + head)
-    if reserved:
+    _, pad, element_size, size = fmt.RAW_PAYLOAD_HEADER.unpack(b"\0" + head)
+    if element_size and version < fmt.FILTERS_SINCE_VERSION:
         raise CorruptDataError(f"raw payload header at offset {offset} has non-zero reserved bits")
     if pad >= fmt.ALIGNMENT:
         raise CorruptDataError(f"raw payload at offset {offset} declares {pad} padding bytes")
@@ -279,7 +309,7 @@ def _raw_payload(source: Source, offset: int, ordinal: int, read_data: bool) -> 
         digest = hasher.intdigest()
     expected = _read_checksum(source)
     return Record(fmt.KIND_RAW_PAYLOAD, offset, data_offset, size, size, 0, ordinal, expected,
-                  stored, digest)
+                  stored, digest, element_size=element_size)
 
 
 def _end(
@@ -327,7 +357,8 @@ def check(record: Record) -> None:
         return
     digest = record.digest
     if digest is None:
-        digest = fmt.checksum(record.stored, record.ordinal)
+        seed = record.ordinal if record.seed is None else record.seed
+        digest = fmt.checksum(record.stored, seed)
     if digest != record.expected:
         raise ChecksumMismatchError(
             f"the {record.stored_size or fmt.END_RECORD.size} bytes at offset "
@@ -344,4 +375,8 @@ def decode(record: Record, codec: Codec | None) -> memoryview:
     assert codec is not None  # a compressed chunk in an uncompressed stream is refused
     out = memoryview(allocate(record.raw_size, "a chunk", record.data_offset))
     _decode(codec, stored, out, record.data_offset)
+    if record.filter_id:
+        # The codec's output is the filtered bytes: undo the filter.
+        filtered, out = out, memoryview(allocate(record.raw_size, "a chunk", record.data_offset))
+        _filters.decode(record.filter_id, filtered, out, record.element_size)
     return out

@@ -14,7 +14,7 @@ Encoding (``varint`` is unsigned LEB128)::
     varint record_count
     record_count times one of:
       0x01 flags:u8 raw:varint stored:varint          OPCODES chunk
-      0x02 raw:varint count:varint                    PAYLOAD, then ``count``
+      0x02 raw:varint element_size:varint count:varint   PAYLOAD, then ``count``
            (flags:u8 raw:varint stored:varint)...     DATA chunks
       0x03 pad:u8 size:varint                         RAW_PAYLOAD
 
@@ -33,7 +33,7 @@ from . import _format as fmt
 from .errors import ChecksumMismatchError, CorruptDataError, TruncatedFileError
 
 # One record of an index, as the writer saw it and as a reader decodes it.
-# ("O", flags, raw, stored) / ("P", raw, [(flags, raw, stored), ...]) /
+# ("O", flags, raw, stored) / ("P", raw, [(flags, raw, stored), ...], element_size) /
 # ("R", pad, size).
 Record = tuple[Any, ...]
 
@@ -60,11 +60,13 @@ class IndexBuilder:
         _put(out, raw)
         _put(out, stored)
 
-    def start_payload(self, raw: int) -> None:
+    def start_payload(self, raw: int, element_size: int = 0) -> None:
         self._close_payload()
         self._count += 1
         self._out.append(fmt.KIND_PAYLOAD)
         _put(self._out, raw)
+        # Readers need it to check the chunks' checksums and undo filters.
+        _put(self._out, element_size)
         self._payload_head = len(self._out)
         self._payload_chunks = 0
 
@@ -199,10 +201,16 @@ def decode_index(data: bytes) -> tuple[bytes, list[Record]]:
             records.append(("O", reader.byte(), reader.varint(), reader.varint()))
         elif kind == fmt.KIND_PAYLOAD:
             raw = reader.varint()
+            element_size = reader.varint()
+            if element_size > fmt.MAX_ELEMENT_SIZE:
+                raise CorruptDataError(
+                    f"the trailer's index declares an element size of {element_size} bytes, "
+                    f"over {fmt.MAX_ELEMENT_SIZE}"
+                )
             chunks = reader.varint()
             reader.check_count(chunks, 3, "payload chunks")
             table = [(reader.byte(), reader.varint(), reader.varint()) for _ in range(chunks)]
-            records.append(("P", raw, table))
+            records.append(("P", raw, table, element_size))
         elif kind == fmt.KIND_RAW_PAYLOAD:
             records.append(("R", reader.byte(), reader.varint()))
         else:

@@ -114,11 +114,12 @@ def replay(
         if record.kind == fmt.KIND_OPCODES:
             writer.write(decode(record, codec))
         elif record.kind == fmt.KIND_RAW_PAYLOAD:
-            writer.write_payload(memoryview(record.stored).cast("B"))
+            writer.write_payload(memoryview(record.stored).cast("B"), record.element_size or 1)
         elif record.kind == fmt.KIND_PAYLOAD:
             pieces = _payload_pieces(records, record.raw_size, codec, verify)
             writer.write_payload_pieces(
-                record.raw_size, _regroup(pieces, record.raw_size, writer.chunk_size)
+                record.raw_size, _regroup(pieces, record.raw_size, writer.chunk_size),
+                record.element_size or 1,  # so the new stream's chunks can be filtered too
             )
         elif record.kind == fmt.KIND_END:
             return

@@ -7,8 +7,9 @@ The writer is a file-like sink for the pickler (``write``) plus
 Chunks are encoded on a thread pool when one is given; results are written
 in submission order, and at most ``max_in_flight`` chunks wait at once, so
 memory stays bounded and the output is identical whatever the thread count.
-A chunk whose sample does not compress (``_probe.py``) is stored raw without
-compressing the rest of it.
+Array chunks may go through a filter (``_filters.py``) before the codec,
+chosen per chunk from a sample (``_probe.py``); a chunk on which no option
+saves space is stored raw without compressing the rest of it.
 """
 
 from __future__ import annotations
@@ -20,14 +21,21 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future
 from typing import Any
 
+from . import _filters
 from . import _format as fmt
-from ._probe import worth_compressing
+from ._probe import STORE_RAW, choose, filter_pays_off
 from ._trailer import IndexBuilder, encode_trailer
 from .codecs import Codec
 
 # Raw payloads at least this large are hashed on a second thread while they
 # are written (an uncompressed dump of a 512 MiB array: see the commit).
 _OVERLAP_HASH_MIN = 8 << 20
+
+# Buffers under the pickler's in-band limit but at least this large go out
+# of band when a filter pays off on them (smaller ones gain too little for
+# the 30 bytes of records, the lost compression context and the sample
+# compressed for each: a fitted forest holds hundreds of small arrays).
+_FILTER_OUT_OF_BAND_MIN = 64 << 10
 
 # Parts of one encoded record, written one after the other without joining,
 # after what the index records of it: (kind, flags, raw size, stored size).
@@ -55,6 +63,11 @@ def write_all(write: Callable[[Any], Any], data: Any) -> int:
     return total
 
 
+def _element_size(itemsize: int) -> int:
+    """What a payload header records for ``itemsize``-byte elements."""
+    return itemsize if 0 < itemsize <= fmt.MAX_ELEMENT_SIZE else 0
+
+
 class ContainerWriter:
     """Write one object's stream: header, chunk records, END record."""
 
@@ -68,9 +81,13 @@ class ContainerWriter:
         max_in_flight: int = 4,
         base_offset: int = 0,
         provider: dict[str, str] | None = None,
+        filters: str | int = _filters.AUTO,
     ) -> None:
         self._write_raw = file.write
         self.codec = codec
+        # "auto" or one filter id (``_filters.parse_filters``).
+        self._filters = filters
+        self._scratch = _filters.ScratchPool(chunk_size)
         self.chunk_size = chunk_size
         self._executor = executor
         self._max_in_flight = max(1, max_in_flight)
@@ -135,11 +152,17 @@ class ContainerWriter:
         not contiguous in memory without ever holding a whole copy."""
         self._payload_count += 1
         if self.codec is None:
-            self._write_raw_payload(nbytes, pieces)
+            self._write_raw_payload(nbytes, pieces, itemsize)
         else:
+            # The element size travels in the header (0: not told) so that
+            # readers can undo filters; wider elements are never filtered.
+            header = fmt.PAYLOAD_HEADER.pack(
+                fmt.KIND_PAYLOAD, 0, _element_size(itemsize), nbytes
+            )
             # Queued behind chunks still being encoded, never written past them.
-            head = fmt.PAYLOAD_HEADER.pack(fmt.KIND_PAYLOAD, 0, 0, nbytes)
-            self._in_flight.append(((fmt.KIND_PAYLOAD, 0, nbytes, 0), (head,)))
+            # The index records the element size where chunks keep flags.
+            entry = (fmt.KIND_PAYLOAD, _element_size(itemsize), nbytes, 0)
+            self._in_flight.append((entry, (header,)))
             written = 0
             step = self.chunk_size
             for piece in pieces:
@@ -149,11 +172,26 @@ class ContainerWriter:
                     self._submit_chunk(fmt.KIND_DATA, chunk, itemsize)
             self._check_payload_size(nbytes, written)
 
-    def _write_raw_payload(self, nbytes: int, pieces: Iterable[memoryview]) -> None:
+    def filter_pays_off(self, view: memoryview, itemsize: int) -> bool:
+        """Whether a buffer the pickler would keep in band (small) compresses
+        clearly better through a filter, so it should go out of band."""
+        if self.codec is None or view.nbytes < _FILTER_OUT_OF_BAND_MIN:
+            return False
+        options = self._filter_options(fmt.KIND_DATA, itemsize)
+        return filter_pays_off(self.codec, view, itemsize, options, self._scratch)
+
+    def _write_raw_payload(
+        self, nbytes: int, pieces: Iterable[memoryview], itemsize: int
+    ) -> None:
         self._drain()
         pad = fmt.padding_for(self._position)
         self._index.raw_payload(pad, nbytes)
-        self._emit(fmt.RAW_PAYLOAD_HEADER.pack(fmt.KIND_RAW_PAYLOAD, pad, 0, nbytes) + bytes(pad))
+        # The element size is only a record of the array's (never used to
+        # decode): recompressing the stream can then filter its chunks.
+        head = fmt.RAW_PAYLOAD_HEADER.pack(
+            fmt.KIND_RAW_PAYLOAD, pad, _element_size(itemsize), nbytes
+        )
+        self._emit(head + bytes(pad))
         hasher = fmt.new_hasher(self._next_ordinal())
         written = 0
         for piece in pieces:
@@ -227,21 +265,57 @@ class ContainerWriter:
         while len(self._in_flight) > self._max_in_flight:
             self._write_parts(self._in_flight.popleft())
 
+    def _filter_options(self, kind: int, itemsize: int) -> tuple[int, ...]:
+        """The filters this chunk may go through (``NONE`` first)."""
+        if kind != fmt.KIND_DATA or self._filters == _filters.NONE:
+            return (_filters.NONE,)
+        found = _filters.candidates(itemsize)
+        if self._filters == _filters.AUTO:
+            return found
+        return (self._filters,) if self._filters in found else (_filters.NONE,)
+
     def _encode_chunk(
         self, kind: int, raw: memoryview, itemsize: int, ordinal: int
     ) -> Encoded:
         flags = fmt.FLAG_STORED_RAW
         stored: Any = raw
-        if self.codec is not None and worth_compressing(self.codec, raw, itemsize):
-            encoded = self.codec.encode(raw, itemsize)
+        codec = self.codec
+        options = self._filter_options(kind, itemsize)
+        choice = STORE_RAW if codec is None else choose(
+            codec, raw, itemsize, options, self._scratch
+        )
+        if codec is not None and choice != STORE_RAW:
+            encoded = self._filter_and_encode(codec, choice, raw, itemsize)
             # Never store more than the raw size: incompressible chunks stay
-            # raw, which also bounds every stored size by its raw size.
+            # raw (unfiltered), which also bounds every stored size by its
+            # raw size.
             if memoryview(encoded).nbytes < raw.nbytes:
-                flags, stored = 0, encoded
+                flags, stored = choice << fmt.FILTER_SHIFT, encoded
         stored_size = memoryview(stored).nbytes
         head = fmt.CHUNK_HEADER.pack(kind, flags, raw.nbytes, stored_size)
+        element_size = _element_size(itemsize) if kind == fmt.KIND_DATA else 0
+        seed = fmt.chunk_seed(fmt.VERSION, ordinal, flags, element_size)
         entry = (kind, flags, raw.nbytes, stored_size)
-        return entry, (head, stored, fmt.CHECKSUM.pack(fmt.checksum(stored, ordinal)))
+        return entry, (head, stored, fmt.CHECKSUM.pack(fmt.checksum(stored, seed)))
+
+    def _filter_and_encode(self, codec: Codec, choice: int, raw: memoryview, itemsize: int) -> Any:
+        if choice == _filters.NONE:
+            return codec.encode(raw, itemsize)
+        filtered = self._scratch.take(raw.nbytes)
+        spare = self._scratch.take(raw.nbytes) if choice == _filters.DELTA else None
+        try:
+            view = filtered.data[: raw.nbytes]
+            _filters.encode(choice, raw, view, itemsize, spare)
+            # The codec sees bytes, not elements, once they are filtered;
+            # bytes() in case a codec returns a view of its input.
+            encoded = codec.encode(view, 1)
+            if isinstance(encoded, memoryview):
+                encoded = bytes(encoded)
+            return encoded
+        finally:
+            if spare is not None:
+                self._scratch.give(spare)
+            self._scratch.give(filtered)
 
     def _drain(self) -> None:
         while self._in_flight:
@@ -257,7 +331,7 @@ class ContainerWriter:
         elif kind == fmt.KIND_OPCODES:
             self._index.opcode_chunk(flags, raw, stored)
         else:
-            self._index.start_payload(raw)
+            self._index.start_payload(raw, flags)  # flags: the element size
 
     def _emit(self, data: Any) -> None:
         self._position += write_all(self._write_raw, data)

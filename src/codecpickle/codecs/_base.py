@@ -26,7 +26,8 @@ pickles, arrays or files.  Everything a codec must do:
 4. **Implement** :meth:`Codec.encode` and :meth:`Codec.decode`.  ``encode``
    receives a contiguous, 1-D, unsigned-byte ``memoryview`` (possibly
    read-only, possibly empty) and an ``itemsize`` hint: the element size of
-   the array the chunk belongs to (1 for opcode chunks and untyped data).
+   the array the chunk belongs to (1 for opcode chunks, untyped data and
+   chunks the container already filtered: see ``docs/plugins.md``).
    Filter-aware codecs (byte-shuffle) may use it; others ignore it.
    ``decode`` receives what ``encode`` returned and the exact raw size, and
    returns exactly that many bytes.  Either may return any object supporting
