@@ -62,6 +62,31 @@ def _timed(repeat: int, action: Callable[[], Any]) -> float:
     return statistics.median(times)
 
 
+def _s3fs_alone(options: dict[str, Any], array: np.ndarray) -> tuple[Callable[[], Any], ...]:
+    """The same bytes through s3fs directly: a multipart upload of 16 MiB
+    parts completed at the end, and reads of 16 MiB with 8 MiB blocks (what
+    codecpickle does, without the container and the pickler)."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem(**options)
+    data = memoryview(array).cast("B")
+    piece = 16 << 20
+
+    def upload() -> None:
+        file = fs.open("bench/raw", "wb", autocommit=False, block_size=piece)
+        for start in range(0, data.nbytes, piece):
+            file.write(data[start : start + piece])
+        file.close()
+        file.commit()
+
+    def download() -> None:
+        with fs.open("bench/raw", "rb", block_size=8 << 20) as file:
+            while file.read(piece):
+                pass
+
+    return upload, download
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=100, help="size of the array (MiB)")
@@ -107,6 +132,7 @@ def main() -> None:
                     lambda: codecpickle.load(url, storage_options=options),
                 ),
             ]
+            rows.append(("s3fs alone (same bytes)", *_s3fs_alone(options, obj["a"])))
             print(f"{args.mib} MiB float64, compress={args.codec}, median of {args.repeat}")
             print(f"{'target':<24}{'dump s':>9}{'MB/s':>8}{'load s':>9}{'MB/s':>8}")
             for name, dump, load in rows:

@@ -49,6 +49,11 @@ _ALLOW_S3 = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
 }
+# The tests' own user may also manage other users (to revoke their keys).
+_ALLOW_S3_AND_IAM = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["s3:*", "iam:*"], "Resource": "*"}],
+}
 
 
 @dataclass
@@ -60,6 +65,8 @@ class LoopbackS3:
     key: str
     secret: str
     client: Any
+    #: IAM client with the same credentials (allowed to manage users).
+    iam: Any
 
     def storage_options(self, **extra: Any) -> dict[str, Any]:
         """s3fs options that reach this server with valid credentials."""
@@ -70,6 +77,16 @@ class LoopbackS3:
             "client_kwargs": {"region_name": REGION},
             **extra,
         }
+
+    def new_user(self) -> tuple[str, str, str]:
+        """A new user allowed all of S3: (user name, key, secret)."""
+        name = f"user-{uuid.uuid4().hex[:12]}"
+        self.iam.create_user(UserName=name)
+        self.iam.put_user_policy(
+            UserName=name, PolicyName="s3-all", PolicyDocument=json.dumps(_ALLOW_S3)
+        )
+        pair = self.iam.create_access_key(UserName=name)["AccessKey"]
+        return name, pair["AccessKeyId"], pair["SecretAccessKey"]
 
     def new_bucket(self) -> str:
         name = f"test-{uuid.uuid4().hex[:16]}"
@@ -140,18 +157,23 @@ def loopback_s3() -> Iterator[LoopbackS3]:
             iam.put_user_policy(
                 UserName="codecpickle-tests",
                 PolicyName="s3-all",
-                PolicyDocument=json.dumps(_ALLOW_S3),
+                PolicyDocument=json.dumps(_ALLOW_S3_AND_IAM),
             )
             pair = iam.create_access_key(UserName="codecpickle-tests")["AccessKey"]
             _post(f"{endpoint}/moto-api/reset-auth", b"0")
-            client = boto3.client(
-                "s3",
-                endpoint_url=endpoint,
-                region_name=REGION,
-                aws_access_key_id=pair["AccessKeyId"],
-                aws_secret_access_key=pair["SecretAccessKey"],
+            credentials = {
+                "endpoint_url": endpoint,
+                "region_name": REGION,
+                "aws_access_key_id": pair["AccessKeyId"],
+                "aws_secret_access_key": pair["SecretAccessKey"],
+            }
+            yield LoopbackS3(
+                endpoint,
+                pair["AccessKeyId"],
+                pair["SecretAccessKey"],
+                boto3.client("s3", **credentials),
+                boto3.client("iam", **credentials),
             )
-            yield LoopbackS3(endpoint, pair["AccessKeyId"], pair["SecretAccessKey"], client)
         finally:
             # moto's settings are process-wide: leave authentication as found.
             _post(f"{endpoint}/moto-api/reset-auth", b"inf")

@@ -83,14 +83,22 @@ _READ_ONLY = frozenset({"http", "https"})
 # module docstring).  Other filesystems write a temporary name, then move.
 _DEFERRED_COMMIT = frozenset({"s3", "s3a"})
 
-# Block sizes when the caller's storage_options set none: reads fetch the
-# requested bytes plus one block (s3fs's default block of 50 MiB would hold
-# that much per file); writes upload parts of this size (S3's minimum part
+# Block sizes when the caller's storage_options set none: reads fetch one
+# block per request (s3fs's default block of 50 MiB would hold that much per
+# cached block); writes upload parts of this size (S3's minimum part
 # is 5 MiB, its maximum part count 10,000: 16 MiB parts allow 160 GB).
 READ_BLOCK_SIZE = 8 << 20
 WRITE_BLOCK_SIZE = 16 << 20
 
 _BLOCK_SIZE_OPTIONS = ("block_size", "default_block_size")
+
+# Protocols whose files cache reads through fsspec's block caches.  A load
+# reads the stream's head, then its trailer at the end, then the stream
+# from the start: a cache of a few whole blocks (LRU) keeps the head while
+# the tail is read, where the default read-ahead cache would fetch it twice.
+# Memory: at most READ_CACHE_BLOCKS blocks.
+_BLOCK_CACHED = frozenset({"s3", "s3a", "http", "https", "gs", "gcs", "az", "abfs", "abfss"})
+READ_CACHE_BLOCKS = 3
 
 #: Temporary objects are named ``.<target name>.<random>.cpkl-tmp`` beside
 #: the target, as for local files.
@@ -363,8 +371,11 @@ def open_for_reading(target: RemoteTarget) -> Iterator[StoreFile]:
     """Open ``target`` for streaming reads: a seekable file (when the store
     allows range requests) that fetches bounded blocks on demand."""
     fs, path = _filesystem(target)
+    options: dict[str, Any] = dict(_block_size(target, READ_BLOCK_SIZE))
+    if target.protocol in _BLOCK_CACHED and "cache_type" not in target.storage_options:
+        options.update(cache_type="blockcache", cache_options={"maxblocks": READ_CACHE_BLOCKS})
     with _storage_errors(target.url):
-        file = fs.open(path, "rb", **_block_size(target, READ_BLOCK_SIZE))
+        file = fs.open(path, "rb", **options)
     size = getattr(file, "size", None)
     store_file = StoreFile(
         file,
