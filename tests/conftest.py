@@ -12,6 +12,19 @@ from tests.http_server import LoopbackHTTP, loopback_http
 from tests.s3_server import LoopbackS3, loopback_s3
 
 
+def unmapped(obj: Any) -> Any:
+    """``obj`` with every ``np.memmap`` (what ``mmap_mode`` loads give) as a
+    plain ndarray view, in dicts, lists and tuples, for comparing with
+    :func:`assert_same`."""
+    if isinstance(obj, np.memmap):
+        return obj.view(np.ndarray)
+    if type(obj) is dict:
+        return {key: unmapped(value) for key, value in obj.items()}
+    if type(obj) in (list, tuple):
+        return type(obj)(unmapped(value) for value in obj)
+    return obj
+
+
 def assert_same(loaded: Any, original: Any, path: str = "obj") -> None:
     """Deep equality that also checks array types, dtypes, shapes and
     values exactly (NaN-aware), and container types."""

@@ -114,15 +114,15 @@ def test_invalid_compress_neither_creates_nor_truncates_the_target(tmp_path: Pat
 @pytest.mark.parametrize(
     ("suffix", "codec"),
     [
-        (".zst", "zstd"),
-        (".lz4", "lz4"),
-        (".gz", "gzip"),
-        (".bz2", "bz2"),
-        (".xz", "lzma"),
-        (".lzma", "lzma"),
-        (".z", "zlib"),
-        (".Z", "zlib"),
-        (".GZ", "gzip"),
+        (".cpkl.zst", "zstd"),
+        (".cpkl.lz4", "lz4"),
+        (".cpkl.gz", "gzip"),
+        (".cpkl.bz2", "bz2"),
+        (".cpkl.xz", "lzma"),
+        (".cpkl.lzma", "lzma"),
+        (".cpkl.z", "zlib"),
+        (".cpkl.Z", "zlib"),
+        (".CPKL.GZ", "gzip"),
         (".cpkl", "none"),
         (".pkl", "none"),
     ],
@@ -132,6 +132,18 @@ def test_extension_picks_the_codec_when_compress_is_not_given(tmp_path, suffix, 
     codecpickle.dump(OBJ, path)
     assert header_meta(path.read_bytes())["codec"] == codec
     assert codecpickle.load(path)["y"] == "text"
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".pkl.gz", ".zst", ".bz2", ".xz", ".lzma", ".lz4", ".z"])
+def test_standard_compressed_names_are_refused_without_compress(tmp_path, suffix):
+    # A file named data.gz that gzip cannot read would mislead: refused,
+    # before anything is written, with the codecpickle name to use instead.
+    existing = tmp_path / f"data{suffix}"
+    existing.write_bytes(b"previous")
+    with pytest.raises(codecpickle.InvalidOptionError, match=r"\.cpkl"):
+        codecpickle.dump(OBJ, existing)
+    assert existing.read_bytes() == b"previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [existing.name]
 
 
 @pytest.mark.parametrize(

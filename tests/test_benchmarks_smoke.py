@@ -72,3 +72,13 @@ def test_safe_load_benchmark_prints_one_row_per_workload():
     assert len(timings) == 4
     for row in timings:
         assert float(row[4]) > 0  # the ratio safe / normal
+
+
+def test_joblib_files_benchmark_prints_both_rows():
+    script = ROOT / "benchmarks" / "joblib_files.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--quick"], capture_output=True, text=True, check=True
+    )
+    assert "joblib uncompressed" in result.stdout
+    assert "joblib zlib 3" in result.stdout
+    assert "mmap_mode=r" in result.stdout

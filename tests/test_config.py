@@ -68,11 +68,12 @@ def test_config_compress_and_chunk_size():
 
 
 def test_config_compress_wins_over_the_extension(tmp_path):
+    # Only codecpickle names (name.cpkl.<ext>) pick a codec from the name.
     with codecpickle.config(compress="lz4"):
-        codecpickle.dump([1], tmp_path / "x.gz")
-    assert b'"codec":"lz4"' in (tmp_path / "x.gz").read_bytes()[:200]
-    codecpickle.dump([1], tmp_path / "y.gz")
-    assert b'"codec":"gzip"' in (tmp_path / "y.gz").read_bytes()[:200]
+        codecpickle.dump([1], tmp_path / "x.cpkl.gz")
+    assert b'"codec":"lz4"' in (tmp_path / "x.cpkl.gz").read_bytes()[:200]
+    codecpickle.dump([1], tmp_path / "y.cpkl.gz")
+    assert b'"codec":"gzip"' in (tmp_path / "y.cpkl.gz").read_bytes()[:200]
 
 
 def test_config_progress(tmp_path):

@@ -394,3 +394,12 @@ def test_plain_pickles_of_numpy_data_load_restricted(obj: Any, protocol: int) ->
         assert repr(loaded.tolist()) == repr(reference.tolist())
     else:
         assert_same(loaded, reference)
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 2])
+def test_python2_names_of_old_protocols_are_checked_as_what_they_mean(protocol: int) -> None:
+    # Protocol 0-2 pickles name builtins as __builtin__.set and the like.
+    obj = [{1, 2}, frozenset({3}), complex(1, 2), bytearray(b"x"), b"bytes", np.arange(3)]
+    opcodes = pickle.dumps(obj, protocol=protocol)
+    assert b"__builtin__" in opcodes
+    assert_same(codecpickle.loads(container(opcodes), safe=True), obj)

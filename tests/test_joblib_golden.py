@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import codecpickle
-from tests.conftest import assert_same
+from tests.conftest import assert_same, unmapped
 from tests.data.joblib.make_joblib_golden import make_object
 
 DATA = Path(__file__).parent / "data" / "joblib"
@@ -50,15 +50,5 @@ def test_uncompressed_golden_file_maps(path):
     mapped = loaded["float64"]
     assert isinstance(mapped, np.memmap)
     assert mapped.filename == str(path.resolve())
-    assert_same(_unmapped(loaded), _expected())
+    assert_same(unmapped(loaded), _expected())
 
-
-def _unmapped(obj):
-    """``obj`` with every memmap as a plain array (for comparing)."""
-    if isinstance(obj, np.memmap):
-        return np.asarray(obj)
-    if isinstance(obj, dict):
-        return {key: _unmapped(value) for key, value in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(_unmapped(value) for value in obj)
-    return obj

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import codecpickle
-from tests.conftest import assert_same
+from tests.conftest import assert_same, unmapped
 
 
 def make_obj() -> dict:
@@ -37,9 +37,10 @@ def test_read_only_map_is_zero_copy_aligned_and_read_only(tmp_path):
     obj = make_obj()
     codecpickle.dump(obj, path)
     loaded = codecpickle.load(path, mmap_mode="r")
-    assert_same(loaded, obj)
+    assert_same(unmapped(loaded), obj)
     for name in ("big", "small", "fortran", "strided", "dates"):
         array = loaded[name]
+        assert type(array) is np.memmap, name
         assert backed_by_map(array), name
         assert not array.flags.writeable, name
         assert array.ctypes.data % 64 == 0, name
@@ -108,8 +109,10 @@ def test_open_file_object_can_be_mapped_and_is_left_after_its_stream(tmp_path):
         one = codecpickle.load(file, mmap_mode="r")
         two = codecpickle.load(file, mmap_mode="r")
         assert file.read() == b""
-    assert_same(one, first)
-    assert_same(two, second)
+    assert_same(unmapped(one), first)
+    assert_same(unmapped(two), second)
+    assert type(two["other"]) is np.memmap
+    assert two["other"].filename == str(path.resolve())
     assert backed_by_map(two["other"])
     # Payloads stay 64-byte aligned in the file even after a preamble.
     assert one["big"].ctypes.data % 64 == 0

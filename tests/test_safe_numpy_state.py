@@ -483,3 +483,10 @@ def test_huge_bytearray_is_not_allocated_up_front() -> None:
         codecpickle.loads(container(opcodes), safe=True)
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kib < 256 * 1024
+
+
+def test_numpy_objects_started_but_never_given_their_state_are_refused() -> None:
+    # Without its BUILD, numpy's own reduction leaves a placeholder where the
+    # array or dtype belongs.
+    refused(_Reduce(RECONSTRUCT, (np.ndarray, (0,), b"b")), "never gives their state")
+    refused(_Reduce(np.dtype, ("f8", False, True)), "never gives their state")

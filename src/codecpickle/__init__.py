@@ -7,6 +7,7 @@ reads the codec from the file's header.  See the README and ``docs/``.
 
 from ._api import dump, dumps, load, loads
 from ._config import config
+from ._convert import convert
 from ._file import File, open
 from ._lazy import LazyArray
 from ._manifest import VersionMismatchWarning
@@ -46,6 +47,7 @@ __all__ = [
     "open",
     "File",
     "LazyArray",
+    "convert",
     "config",
     # restricted loading
     "PANDAS_GLOBALS",

@@ -111,7 +111,8 @@ def _construct_dtype(load: RestrictedUnpickler, args: tuple[Any, ...]) -> np.dty
 def _construct_array(load: RestrictedUnpickler, args: tuple[Any, ...]) -> np.ndarray:
     _count(args, 4, 4, "array")
     shape, descr, order, data = args
-    result = load.translator.array(shape, load.translator.dtype_from_descr(descr), order, data)
+    dtype = load.translator.dtype_from_descr(descr)
+    result = load.translator.array(shape, dtype, order, data, max_items=load.max_items())
     if data is None:
         load.unfilled[id(result)] = result
     return result
@@ -129,7 +130,7 @@ def _construct_fill(load: RestrictedUnpickler, args: tuple[Any, ...]) -> None:
 def _construct_scalar(load: RestrictedUnpickler, args: tuple[Any, ...]) -> Any:
     _count(args, 2, 2, "scalar")
     dtype = load.translator.dtype_from_descr(args[0])
-    return load.translator.array((), dtype, "C", args[1])[()]
+    return load.translator.array((), dtype, "C", args[1], max_items=load.max_items())[()]
 
 
 def _construct_masked(load: RestrictedUnpickler, args: tuple[Any, ...]) -> np.ma.MaskedArray:
@@ -152,6 +153,7 @@ def _numpy_dtype(load: RestrictedUnpickler, args: tuple[Any, ...]) -> Any:
             type(type_name) is str and type(align) is bool and type(copy) is bool,
             "gives numpy.dtype malformed arguments",
         )
+        load.pending += 1
         return PendingDtype(type_name, align)
     _count(args, 1, 1, "numpy.dtype")
     return load.translator.simple_dtype(args[0])
@@ -161,6 +163,7 @@ def _numpy_reconstruct(load: RestrictedUnpickler, args: tuple[Any, ...]) -> Pend
     _count(args, 3, 3, "multiarray._reconstruct")
     cls, shape, typecode = args
     _require(shape in ((0,), 0) and typecode in (b"b", "b"), "starts an array rebuild oddly")
+    load.pending += 1
     return PendingArray(_array_class(load, cls), masked=False)
 
 
@@ -174,6 +177,7 @@ def _numpy_mareconstruct(load: RestrictedUnpickler, args: tuple[Any, ...]) -> Pe
         and typecode in (b"b", "b"),
         "starts a masked array rebuild oddly",
     )
+    load.pending += 1
     return PendingArray(np.ma.MaskedArray, masked=True)
 
 
@@ -200,7 +204,7 @@ def _numpy_frombuffer(load: RestrictedUnpickler, args: tuple[Any, ...]) -> np.nd
     data, dtype, shape, order = args
     if type(data) is np.ndarray:  # an in-band PickleBuffer of a small array
         data = memoryview(data)
-    return load.translator.array(shape, dtype, order, data)
+    return load.translator.array(shape, dtype, order, data, max_items=load.max_items())
 
 
 def _numpy_ndarray(load: RestrictedUnpickler, args: tuple[Any, ...]) -> np.ndarray:
@@ -210,7 +214,7 @@ def _numpy_ndarray(load: RestrictedUnpickler, args: tuple[Any, ...]) -> np.ndarr
     _require(offset == 0 and type(offset) is int and strides is None, "offsets an array")
     if type(shape) is int:
         shape = (shape,)
-    return load.translator.array(shape, dtype, order, data)
+    return load.translator.array(shape, dtype, order, data, max_items=load.max_items())
 
 
 def _stringdtype_kwargs(load: RestrictedUnpickler, args: tuple[Any, ...]) -> np.dtype:
@@ -320,9 +324,9 @@ def _bytes_like(load: RestrictedUnpickler, args: tuple[Any, ...], cls: type) -> 
         _decode_args(args, name)
     else:
         _require(len(args) == 1, f"calls {name} with an encoding for non-text")
-        if type(source) is int:
-            _require(0 <= source <= load.max_bytes, f"calls {name} for too many bytes")
-        elif type(source) in (list, tuple):
+        # Not bytes(n): n zero bytes from a few bytes of stream, which no
+        # genuine pickle asks for.
+        if type(source) in (list, tuple):
             _require(all(type(b) is int for b in source), f"calls {name} on non-byte items")
         else:
             _require(type(source) in (bytes, bytearray), f"calls {name} on {type(source).__name__}")
@@ -354,7 +358,11 @@ def _from_materialized(cls: type) -> Policy:
 def _builtin_range(load: RestrictedUnpickler, args: tuple[Any, ...]) -> range:
     _count(args, 1, 3, "range")
     _require(all(type(a) is int for a in args), "calls range on non-integers")
-    return range(*args)
+    result = range(*args)
+    # Iterating it (list(), numpy.asarray) takes time in proportion to its
+    # length, which the input does not pay for.
+    _require(len(result) <= load.max_items(), "builds a range longer than the input could hold")
+    return result
 
 
 def _builtin_slice(load: RestrictedUnpickler, args: tuple[Any, ...]) -> slice:

@@ -26,6 +26,7 @@ from ._foreign import detect as detect_foreign
 from ._foreign import load_foreign, load_foreign_bytes, sniff
 from ._index import read_manifest
 from ._manifest import environment, writer_environment
+from ._memmap import MappedFile
 from ._pickling import Pickler, Unpickler
 from ._pool import ChunkPool
 from ._progress import ProgressCallback, reporting
@@ -395,16 +396,19 @@ def _load_file(
     file: Any, mmap_mode: str | None, threads: int, verify: bool, guards: _LoadGuards,
     size: int | None = None, wrap: Callable[[Any], Any] | None = None,
 ) -> Any:
+    # Seekable inputs: the writer's versions are checked before unpickling
+    # (read first: over a URL, the trailer's reads then come before the
+    # stream's, which are sequential from its start).
+    manifest = read_manifest(file)
     file, foreign = sniff(file)  # plain pickles and joblib files: see _foreign
     if foreign is not None:
         return load_foreign(file, foreign, mmap_mode=mmap_mode, allowed=guards.allowed,
                             max_buffer_size=guards.max_buffer_size)
-    # Seekable inputs: the writer's versions are checked before unpickling.
-    manifest = read_manifest(file)
     if mmap_mode is not None:
         mapped = _map(file, mmap_mode)
         if mapped is not None:
             source = MemorySource(mapped, zero_copy=True)
+            source.array_hook = MappedFile.of(mapped, file, mmap_mode)  # np.memmap results
             source.offset = file.tell()
             try:
                 return _load_from(
@@ -482,6 +486,8 @@ def _unpickle(reader: ContainerReader, allowed: frozenset[str] | None = None) ->
         from ._restricted import RestrictedUnpickler
 
         unpickler = RestrictedUnpickler(reader, allowed)
+    if reader.array_hook is not None:
+        reader.array_hook.attach(unpickler)
     try:
         result = unpickler.load()
     except CodecPickleError:

@@ -43,11 +43,13 @@ from typing import Any
 
 import numpy as np
 
-from ._descr import MAX_DIMS, DescrParser, refuse
+from ._descr import MAX_DIMS, DescrParser, plain_dtype, refuse
 
 __all__ = ["array", "build_array", "dtype", "fill", "masked", "matrix", "scalar"]
 
 _ORDERS = frozenset(("C", "F"))
+# Element types that numpy stores as they are in an object array.
+_ATOMIC = frozenset((str, int, float, bool, bytes, complex, type(None)))
 
 
 def dtype(descr: Any) -> np.dtype:
@@ -57,12 +59,16 @@ def dtype(descr: Any) -> np.dtype:
 
 def array(shape: Any, descr: Any, order: Any, data: Any) -> np.ndarray:
     """An ndarray of ``shape`` and the described dtype over ``data``."""
-    return build_array(shape, DescrParser().dtype(descr), order, data)
+    return build_array(shape, _dtype(descr), order, data)
+
+
+def _dtype(descr: Any) -> np.dtype:
+    return plain_dtype(descr) if type(descr) is str else DescrParser().dtype(descr)
 
 
 def scalar(descr: Any, data: Any) -> Any:
     """A numpy scalar: element ``()`` of a 0-d array of ``data``."""
-    return build_array((), DescrParser().dtype(descr), "C", data)[()]
+    return build_array((), _dtype(descr), "C", data)[()]
 
 
 def fill(target: Any, items: Any) -> None:
@@ -107,17 +113,30 @@ def matrix(data: Any) -> np.matrix:
 
 
 def build_array(
-    shape: Any, dtype: np.dtype, order: Any, data: Any, *, max_bytes: int | None = None
+    shape: Any,
+    dtype: np.dtype,
+    order: Any,
+    data: Any,
+    *,
+    max_bytes: int | None = None,
+    max_items: int | None = None,
 ) -> np.ndarray:
     """An ndarray from plain, checked parts; :class:`CorruptDataError` if
     they do not fit together.
 
     ``dtype`` must come from a :class:`DescrParser` (or be one numpy built
     from checked parts).  ``data`` is as for :func:`array`.  ``max_bytes``
-    bounds the memory an array of None (``data=None``) may take, which the
-    input does not bound by itself.
+    bounds the memory an array of None (``data=None``) may take, and
+    ``max_items`` the elements of such an array or of an array of zero-size
+    items: the input does not bound those by itself (using them, element
+    by element, would take time in proportion).
     """
     count = element_count(shape)
+    if max_items is not None and count > max_items and (data is None or dtype.itemsize == 0):
+        raise refuse(
+            f"builds an array of {count} elements that its data does not hold, over the "
+            f"limit of {max_items} for this input"
+        )
     if type(order) is not str or order not in _ORDERS:
         raise refuse(f"gives {order!r} where the memory order 'C' or 'F' belongs")
     if _is_strings(dtype):
@@ -131,7 +150,12 @@ def build_array(
                 )
             return np.empty(shape, dtype, order=order)  # None-filled: numpy's rule
         if dtype.kind == "O" and type(data) is list and len(data) == count:
-            return np.fromiter(data, dtype, count).reshape(shape, order=order)
+            if _ATOMIC.issuperset(map(type, data)):
+                # Nothing numpy could take for a nested sequence: one call.
+                flat = np.array(data, dtype=dtype) if count else np.empty(0, dtype)
+            else:
+                flat = np.fromiter(data, dtype, count)
+            return flat.reshape(shape, order=order)
         result = np.empty(shape, dtype, order=order)
         _fill(result, data, order)
         return result

@@ -102,9 +102,16 @@ def _index(value: Any, what: str) -> Any:
     return value
 
 
+def _dtype(values: Any) -> Any:
+    # pandas infers a dtype from object arrays (datetimes, strings): the
+    # values' own dtype keeps them as they were.
+    return values.dtype
+
+
 def index(values: Any, name: Any) -> Any:
     """``pandas.Index`` of ``values`` (its dtype follows theirs)."""
-    return _pd().Index(_values(values, "index"), name=_label(name), copy=False)
+    values = _values(values, "index")
+    return _pd().Index(values, dtype=_dtype(values), name=_label(name), copy=False)
 
 
 def range_index(start: Any, stop: Any, step: Any, name: Any) -> Any:
@@ -131,7 +138,7 @@ def series(values: Any, index: Any, name: Any) -> Any:
     index = _index(index, "Series")
     if len(index) != len(values):
         raise refuse("gives a Series an index of another length than its values")
-    return _pd().Series(values, index=index, name=_label(name), copy=False)
+    return _pd().Series(values, index=index, dtype=_dtype(values), name=_label(name), copy=False)
 
 
 def frame(columns: Any, arrays: Any, index: Any) -> Any:
@@ -144,9 +151,11 @@ def frame(columns: Any, arrays: Any, index: Any) -> Any:
     if any(len(values) != len(index) for values in arrays):
         raise refuse("gives a DataFrame a column of another length than its index")
     pd = _pd()
-    result = pd.DataFrame(dict(enumerate(arrays)), index=index, copy=False)
-    if not arrays:
-        result = pd.DataFrame(index=index, columns=columns)
+    series = {
+        position: pd.Series(values, index=index, dtype=_dtype(values), copy=False)
+        for position, values in enumerate(arrays)
+    }
+    result = pd.DataFrame(series, index=index, copy=False)
     result.columns = columns
     return result
 

@@ -217,10 +217,14 @@ class Translator:
 
     # -- arrays and scalars -------------------------------------------------------------
 
-    def array(self, shape: Any, dtype: Any, order: Any, data: Any) -> np.ndarray:
-        """An array from checked parts (see :func:`construct.build_array`)."""
+    def array(
+        self, shape: Any, dtype: Any, order: Any, data: Any, *, max_items: int | None = None
+    ) -> np.ndarray:
+        """An array from checked parts (see :func:`construct.build_array`);
+        ``max_items`` bounds the elements of arrays whose data the input
+        does not hold (made empty, or of zero-size items)."""
         return construct.build_array(
-            shape, self.known(dtype), order, data, max_bytes=self.max_bytes
+            shape, self.known(dtype), order, data, max_bytes=self.max_bytes, max_items=max_items
         )
 
     def array_from_state(self, cls: Any, state: Any) -> np.ndarray:

@@ -160,6 +160,9 @@ class ContainerReader:
         max_buffer_size: int | None = None,
     ) -> None:
         self._source = source
+        #: What post-processes the arrays the stream's constructors build
+        #: (``_memmap.MappedFile`` for mapped loads, the spool of convert).
+        self.array_hook = getattr(source, "array_hook", None)
         # No buffer sized by the input (payload, opcode chunk, pickled
         # bytes object) may exceed this; see docs/security.md.
         self._max_buffer = default_buffer_limit() if max_buffer_size is None else max_buffer_size

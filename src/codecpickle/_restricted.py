@@ -31,6 +31,7 @@ a normal load; object-heavy streams take several times as long.
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import copyreg
 import io
@@ -104,6 +105,8 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self._user_classes: dict[int, type] = {}
         # Object arrays made empty by construct.array, awaiting construct.fill.
         self.unfilled: dict[int, np.ndarray] = {}
+        # Pending numpy objects made and not yet given their state.
+        self.pending = 0
         # id(pending object) -> memo keys it was stored under.
         self._pending_keys: dict[int, list[int]] = {}
 
@@ -137,11 +140,23 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
             # Bytes the buffered reader holds past STOP are still the
             # reader's to account for (ContainerReader.finish refuses them).
             self._reader.unread(raw.tell() - stream.tell())
+            if self.pending:
+                raise CorruptDataError(
+                    f"the stream starts {self.pending} numpy object(s) in numpy's own way "
+                    "but never gives their state, which no genuine stream does; refused"
+                ) from None
             return stop.value
 
     # -- names -------------------------------------------------------------------
 
     def find_class(self, module: str, name: str) -> Any:
+        if self.proto < 3 and self.fix_imports:
+            # Protocol 0-2 pickles spell Python 2's names (__builtin__.set):
+            # checked under the name they resolve to, as the stdlib maps them.
+            if (module, name) in _compat_pickle.NAME_MAPPING:
+                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+            elif module in _compat_pickle.IMPORT_MAPPING:
+                module = _compat_pickle.IMPORT_MAPPING[module]
         found = resolve(self._allowed, module, name, super().find_class)
         return self._admit(f"{module}.{name}", found)
 
@@ -167,6 +182,16 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self._globals[id(found)] = found
         self._calls[id(found)] = (found, None)
         return found
+
+    def max_items(self) -> int:
+        """The most elements an array whose data the input does not hold may
+        have: the opcode budget, as filling or using it costs about as much
+        work per element as an opcode."""
+        reader = self._reader
+        if not hasattr(reader, "input_offset"):
+            return self.max_bytes
+        requested = getattr(reader, "requested_max_buffer_size", None)
+        return opcode_budget(requested, reader.input_offset)
 
     def is_user_class(self, cls: Any) -> bool:
         """Whether ``cls`` was admitted by the caller with ``allow=``."""
@@ -303,6 +328,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
             return
         del state
         self._replace_pending(inst, built)
+        self.pending -= 1
 
     dispatch[pickle.BUILD[0]] = load_build
 

@@ -101,15 +101,15 @@ def test_bool_is_not_a_level() -> None:
 @pytest.mark.parametrize(
     ("name", "codec_class"),
     [
-        ("model.zst", ZstdCodec),
-        ("model.ZST", ZstdCodec),
-        ("model.lz4", Lz4Codec),
-        ("model.pkl.gz", GzipCodec),
-        ("model.bz2", Bz2Codec),
-        ("model.xz", LzmaCodec),
-        ("model.lzma", LzmaCodec),
-        ("model.z", ZlibCodec),
-        ("model.Z", ZlibCodec),
+        ("model.cpkl.zst", ZstdCodec),
+        ("model.CPKL.ZST", ZstdCodec),
+        ("model.cpkl.lz4", Lz4Codec),
+        ("model.v2.cpkl.gz", GzipCodec),
+        ("model.cpkl.bz2", Bz2Codec),
+        ("model.cpkl.xz", LzmaCodec),
+        ("model.cpkl.lzma", LzmaCodec),
+        ("model.cpkl.z", ZlibCodec),
+        ("model.cpkl.Z", ZlibCodec),
     ],
 )
 def test_codec_for_path_by_extension(name: str, codec_class: type[Codec], tmp_path: Path) -> None:
@@ -119,6 +119,21 @@ def test_codec_for_path_by_extension(name: str, codec_class: type[Codec], tmp_pa
         assert codec.level == codec_class.default_level
 
 
-@pytest.mark.parametrize("name", ["model.cpkl", "model", "model.pkl", "archive.gz.tmp", ".zst"])
+@pytest.mark.parametrize(
+    "name", ["model.zst", "model.pkl.gz", "data.GZ", "x.bz2", "x.xz", "x.lzma", "x.z", "x.lz4"]
+)
+def test_names_of_standard_compressed_files_are_refused(name: str, tmp_path: Path) -> None:
+    stem, extension = name.rsplit(".", 1)
+    for path in (name, tmp_path / name):
+        with pytest.raises(InvalidOptionError) as info:
+            codec_for_path(path)
+        message = str(info.value)
+        assert f"{stem}.cpkl.{extension}" in message  # the name to use instead
+        assert "compress=" in message
+
+
+@pytest.mark.parametrize(
+    "name", ["model.cpkl", "model", "model.pkl", "archive.gz.tmp", ".zst", "model.joblib"]
+)
 def test_codec_for_path_without_a_known_extension(name: str) -> None:
     assert codec_for_path(name) is None

@@ -26,6 +26,7 @@ import struct
 import warnings
 from typing import Any, BinaryIO
 
+from .._array_hooks import ArrayHook
 from ..errors import (
     CodecPickleError,
     CorruptDataError,
@@ -36,7 +37,7 @@ from ..errors import (
 from ._decompress import open_decompressed
 from ._detect import HEAD_SIZE, Kind, detect
 from ._joblib import MapTarget
-from ._stream import ForeignStream
+from ._stream import CountingReader, ForeignStream
 from ._unpicklers import FastUnpickler, JoblibStreamFound, JoblibUnpickler, SafeJoblibUnpickler
 
 __all__ = ["Kind", "detect", "load_foreign", "load_foreign_bytes", "sniff"]
@@ -71,9 +72,11 @@ def load_foreign(
     mmap_mode: str | None = None,
     allowed: frozenset[str] | None = None,
     max_buffer_size: int | None = None,
+    array_hook: ArrayHook | None = None,
 ) -> Any:
     """Load the pickle (or joblib) stream ``file`` holds; ``kind`` as
-    :func:`sniff` found it.  Options as for ``codecpickle.load``."""
+    :func:`sniff` found it.  Options as for ``codecpickle.load``;
+    ``array_hook`` sees every array built (see ``_array_hooks.py``)."""
     if kind is Kind.JOBLIB_ZFILE:
         raise FileFormatError(
             "this is a joblib < 0.9.3 compressed file ('ZF' header), a format joblib >= 0.10 "
@@ -89,8 +92,14 @@ def load_foreign(
         if seekable:
             file.seek(start)
         if kind.compressed:
-            reader = open_decompressed(kind, file)
-            return ForeignStream(reader, what, max_buffer_size=max_buffer_size)
+            counted = CountingReader(file)
+            reader = open_decompressed(kind, counted)  # type: ignore[arg-type]
+            return ForeignStream(
+                reader,
+                what,
+                max_buffer_size=max_buffer_size,
+                input_read=lambda: counted.count,
+            )
         return ForeignStream(
             file,
             what,
@@ -102,9 +111,12 @@ def load_foreign(
     def load() -> Any:
         if allowed is not None:
             stream = open_stream()
-            result = SafeJoblibUnpickler(stream, allowed, target).load()
+            unpickler = SafeJoblibUnpickler(stream, allowed, target)
+            result = _hooked(unpickler, array_hook).load()
         else:
-            result, stream = _load_unrestricted(open_stream, target, restartable=seekable)
+            result, stream = _load_unrestricted(
+                open_stream, target, array_hook, restartable=seekable
+            )
         if kind.compressed:
             # Read the compressed stream to its end, so that its own
             # checks (length, checksum) run and nothing is left unread.
@@ -130,18 +142,25 @@ def load_foreign_bytes(
 
 
 def _load_unrestricted(
-    open_stream: Any, target: MapTarget | None, *, restartable: bool
+    open_stream: Any, target: MapTarget | None, array_hook: ArrayHook | None, *, restartable: bool
 ) -> tuple[Any, ForeignStream]:
     if restartable:
         # The C unpickler first: plain pickles load at its speed, and a
         # joblib stream is recognised at its first array wrapper.
         stream = open_stream()
         try:
-            return FastUnpickler(stream).load(), stream
+            return _hooked(FastUnpickler(stream), array_hook).load(), stream
         except JoblibStreamFound:
             pass
     stream = open_stream()
-    return JoblibUnpickler(stream, target).load(), stream
+    return _hooked(JoblibUnpickler(stream, target), array_hook).load(), stream
+
+
+def _hooked(unpickler: Any, array_hook: ArrayHook | None) -> Any:
+    if array_hook is not None:
+        array_hook.attach(unpickler)
+        unpickler._array_hook = array_hook  # joblib's arrays
+    return unpickler
 
 
 def _describe(kind: Kind) -> str:

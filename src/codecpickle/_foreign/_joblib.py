@@ -175,6 +175,8 @@ def array_spec(state: Any) -> ArraySpec:
 
 
 def _subclass(value: Any) -> type | None:
+    # Array hooks wrap constructors: the class meant is the original.
+    value = getattr(value, "__wrapped_constructor__", value)
     if value is np.ndarray or value is np.memmap or isinstance(value, MemmapMarker):
         return None
     if isinstance(value, type) and issubclass(value, np.ndarray):
@@ -197,9 +199,21 @@ class ArrayIO:
     load_inline_pickle: Callable[[], Any]
 
 
-def build_array(spec: ArraySpec, io: ArrayIO, target: MapTarget | None) -> Any:
+#: Builds an array from (shape, dtype, order, data bytes).
+Construct = Callable[[tuple[int, ...], np.dtype, str, memoryview], np.ndarray]
+
+
+def _numpy_array(shape: tuple[int, ...], dtype: np.dtype, order: str, data: memoryview) -> Any:
+    return np.ndarray(shape, dtype, buffer=data, order=order)
+
+
+def build_array(
+    spec: ArraySpec, io: ArrayIO, target: MapTarget | None, construct: Construct = _numpy_array
+) -> Any:
     """The array a checked wrapper stands for, reading its data from ``io``
-    (or mapping it from ``target``'s file when the wrapper allows it)."""
+    (or mapping it from ``target``'s file when the wrapper allows it) and
+    building it with ``construct`` (restricted loads pass codecpickle's
+    checked constructor)."""
     if spec.dtype.hasobject:
         array = io.load_inline_pickle()
         if type(array) is not np.ndarray or array.shape != spec.shape:
@@ -218,7 +232,7 @@ def build_array(spec: ArraySpec, io: ArrayIO, target: MapTarget | None) -> Any:
         )
         io.skip(spec.nbytes)
     else:
-        array = _read_elements(spec, io)
+        array = _read_elements(spec, io, construct)
     return _as_subclass(array, spec)
 
 
@@ -232,13 +246,11 @@ def _skip_padding(spec: ArraySpec, io: ArrayIO) -> None:
         raise TruncatedFileError("a joblib file ends inside the padding of an array")
 
 
-def _read_elements(spec: ArraySpec, io: ArrayIO) -> np.ndarray:
+def _read_elements(spec: ArraySpec, io: ArrayIO, construct: Construct) -> np.ndarray:
     io.check_size(spec.nbytes, "array data")
-    flat = np.empty(spec.count, dtype=spec.dtype) if spec.nbytes == 0 else _filled(spec, io)
-    # The elements were written in the wrapper's order.
-    if spec.order == "F":
-        return flat.reshape(spec.shape[::-1]).transpose()
-    return flat.reshape(spec.shape)
+    data = _filled(spec, io) if spec.nbytes else np.empty(0, dtype=np.uint8)
+    # The elements were written in the wrapper's order: its memory layout.
+    return construct(spec.shape, spec.dtype, spec.order, memoryview(data))
 
 
 def _filled(spec: ArraySpec, io: ArrayIO) -> np.ndarray:
@@ -253,7 +265,7 @@ def _filled(spec: ArraySpec, io: ArrayIO) -> np.ndarray:
                 f"{filled} present"
             )
         filled += count
-    return raw.view(spec.dtype)
+    return raw
 
 
 def _as_subclass(array: np.ndarray, spec: ArraySpec) -> Any:

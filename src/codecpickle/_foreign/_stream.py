@@ -12,14 +12,14 @@ codecpickle errors that say where they happened.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from .._sources import default_buffer_limit
 from ..errors import CodecPickleError, CorruptDataError, SizeLimitError, TruncatedFileError
 from ._decompress import DECOMPRESSION_ERRORS
 
-__all__ = ["ForeignStream"]
+__all__ = ["CountingReader", "ForeignStream"]
 
 
 class ForeignStream:
@@ -41,14 +41,31 @@ class ForeignStream:
         size: int | None = None,
         seekable: bool = False,
         max_buffer_size: int | None = None,
+        input_read: Callable[[], int] | None = None,
     ) -> None:
         self._reader = reader
         self._what = what
         self._size = size
         self._seekable = seekable
         self._max_buffer = default_buffer_limit() if max_buffer_size is None else max_buffer_size
+        #: The bounds restricted loads read (as from a container reader).
+        self.max_buffer_size = self._max_buffer
+        self.requested_max_buffer_size = max_buffer_size
+        self._input_read = input_read
         #: Bytes of the (decompressed) stream consumed so far.
         self.position = 0
+        #: Of those, array data joblib writes between opcodes.
+        self.array_bytes = 0
+
+    @property
+    def input_offset(self) -> int:
+        """Input bytes read so far, for a restricted load's opcode budget
+        (opcodes may be a bounded multiple of the input): the compressed
+        bytes for a compressed stream, plus array data, which is not
+        opcodes."""
+        if self._input_read is None:
+            return self.position
+        return self._input_read() + self.array_bytes
 
     # -- the C unpickler's file interface ----------------------------------
 
@@ -156,3 +173,32 @@ class ForeignStream:
                 f"{self._what} cannot be read past decompressed offset {self.position}: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+
+
+class CountingReader:
+    """A binary file's ``read``/``readinto``, counting the bytes read (the
+    compressed input a decompressor consumes)."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        self.count += len(data or b"")
+        return data or b""
+
+    def readinto(self, buffer: Any) -> int:
+        readinto = getattr(self._file, "readinto", None)
+        if readinto is None:
+            view = memoryview(buffer).cast("B")
+            data = self._file.read(view.nbytes) or b""
+            view[: len(data)] = data
+            count = len(data)
+        else:
+            count = readinto(buffer) or 0
+        self.count += count
+        return count

@@ -15,12 +15,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 import sys
 from struct import unpack
 from typing import Any
 
+from .._array_hooks import ArrayHook
 from .._restricted import RestrictedUnpickler
 from ..errors import CorruptDataError
 from . import _joblib
@@ -55,6 +57,7 @@ class _JoblibArrays:
 
     _stream: ForeignStream
     _target: _joblib.MapTarget | None
+    _array_hook: ArrayHook | None = None
     stack: list[Any]
     dispatch: dict[int, Any]
 
@@ -73,9 +76,12 @@ class _JoblibArrays:
         """At a BUILD: if its object is a wrapper, replace it by its array."""
         if type(self.stack[-2]) is not _joblib.WrapperStub:
             return False
-        spec = _joblib.array_spec(self.stack.pop())
-        self.stack[-1] = _joblib.build_array(spec, self._array_io(), self._target)
+        array = self._wrapped_array(_joblib.array_spec(self.stack.pop()))
+        self.stack[-1] = array if self._array_hook is None else self._array_hook.adopt(array)
         return True
+
+    def _wrapped_array(self, spec: _joblib.ArraySpec) -> Any:
+        return _joblib.build_array(spec, self._array_io(), self._target)
 
     def _array_io(self) -> _joblib.ArrayIO:
         buffered = self.read.__self__  # type: ignore[attr-defined]
@@ -88,6 +94,7 @@ class _JoblibArrays:
             return stream.position - (buffered.raw.tell() - buffered.tell())
 
         def skip(count: int) -> None:
+            stream.array_bytes += count
             held = buffered.raw.tell() - buffered.tell()
             buffered.read(min(held, count))
             if count > held:
@@ -100,6 +107,7 @@ class _JoblibArrays:
                 if not got:
                     break
                 filled += got
+            stream.array_bytes += filled
             return filled
 
         return _joblib.ArrayIO(
@@ -215,12 +223,21 @@ class SafeJoblibUnpickler(_JoblibArrays, RestrictedUnpickler):
         self._target = target
 
     def find_class(self, module: str, name: str) -> Any:
+        dotted = f"{module}.{name}"
         found = self._joblib_global(module, name)
-        if found is None and f"{module}.{name}" == "_codecs.encode":
+        if found is None and dotted == "_codecs.encode":
             # How protocol 2 writes bytes under Python 3 (joblib 0.10-era
             # files, numpy's own array reductions at protocol 2).
-            return self.admit_foreign(_latin1_bytes)
-        return super().find_class(module, name) if found is None else self.admit_foreign(found)
+            found = _latin1_bytes
+        if found is None:
+            return super().find_class(module, name)
+        return self.admit_foreign(found)  # called as it is: it checks its arguments
+
+    def _wrapped_array(self, spec: _joblib.ArraySpec) -> Any:
+        # The dtype through the safe profile's table, the array through its
+        # checked constructor.
+        spec = dataclasses.replace(spec, dtype=self.translator.known(spec.dtype))
+        return _joblib.build_array(spec, self._array_io(), self._target, self.translator.array)
 
     def load_build(self) -> None:
         if not self._build_wrapper():

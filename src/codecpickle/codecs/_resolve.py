@@ -21,6 +21,10 @@ _ACCEPTED_FORMS = (
     "a Codec instance or a Codec subclass"
 )
 
+#: The suffix that marks a codecpickle file; before a compression
+#: extension (``model.cpkl.zst``) it lets the extension pick the codec.
+CODECPICKLE_SUFFIX = ".cpkl"
+
 _EXTENSIONS = {
     ".zst": "zstd",
     ".lz4": "lz4",
@@ -67,12 +71,33 @@ def resolve_compress(compress: Any) -> Codec | None:
 
 
 def codec_for_path(path: str | os.PathLike[str]) -> Codec | None:
-    """The codec a file name's extension asks for (case-insensitive), at its
-    default level: ``.zst`` zstd, ``.lz4`` lz4, ``.gz`` gzip, ``.bz2`` bz2,
-    ``.xz``/``.lzma`` lzma, ``.z`` zlib; ``None`` for any other name."""
-    extension = os.path.splitext(os.fsdecode(path))[1].lower()
-    name = _EXTENSIONS.get(extension)
-    return None if name is None else _build(name, None)
+    """The codec a file name asks for when ``compress`` is not given.
+
+    Only codecpickle's own names choose a codec: ``name.cpkl.<ext>`` with
+    ``<ext>`` one of ``zst`` (zstd), ``lz4``, ``gz`` (gzip), ``bz2``,
+    ``xz``/``lzma`` (lzma) or ``z`` (zlib), case-insensitive, at the codec's
+    default level; any other name gives ``None`` (no compression).
+
+    A name that ends in a standard compression extension without ``.cpkl``
+    before it (``data.gz``, ``model.pkl.zst``) raises
+    :class:`~codecpickle.errors.InvalidOptionError`: the file would not be
+    what its name says (``gzip -t`` rejects a codecpickle file), so the
+    caller must choose a codecpickle name or pass ``compress=`` explicitly.
+    """
+    name = os.path.basename(os.fsdecode(path))
+    stem, extension = os.path.splitext(name)
+    codec_name = _EXTENSIONS.get(extension.lower())
+    if codec_name is None:
+        return None
+    if os.path.splitext(stem)[1].lower() != CODECPICKLE_SUFFIX:
+        suggestion = f"{stem}{CODECPICKLE_SUFFIX}{extension}"
+        raise InvalidOptionError(
+            f"{name!r} is named like a plain {extension} file, which a codecpickle file is "
+            f"not (tools such as gzip/zstd would reject it). Name it {suggestion!r} to "
+            f"compress with {codec_name}, or pass compress= explicitly (e.g. "
+            f"compress={codec_name!r}, or compress=None for no compression)."
+        )
+    return _build(codec_name, None)
 
 
 def _parse_level(compress: str, level_text: str) -> int:
