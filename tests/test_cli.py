@@ -472,3 +472,25 @@ def test_info_verify_and_recompress_read_urls(tmp_path, files, http_server, samp
     assert local["streams"][0]["codec"] == "lz4"
     missing = cli("info", http_server.url("/nope.cpkl"), check_status=1)
     assert b"nope.cpkl" in missing.stdout
+
+
+# -- filters ----------------------------------------------------------------
+
+
+def test_recompress_and_bench_take_filters(tmp_path):
+    smooth = {"x": np.linspace(0, 1000, 1 << 20).astype(np.float32)}
+    plain = tmp_path / "plain.cpkl"
+    codecpickle.dump(smooth, plain)
+    shuffled = tmp_path / "shuffled.cpkl"
+    unfiltered = tmp_path / "unfiltered.cpkl"
+    cli("recompress", str(plain), "-c", "zstd", "--filters", "shuffle", "-o", str(shuffled))
+    cli("recompress", str(plain), "-c", "zstd", "--filters", "none", "-o", str(unfiltered))
+    assert shuffled.stat().st_size < unfiltered.stat().st_size
+    assert_same(codecpickle.load(shuffled), smooth)
+    assert b"compressed" in cli("recompress", str(plain), "-c", "none", "--filters", "delta",
+                                check_status=2).stderr
+    report = json.loads(cli("bench", str(plain), "--codecs", "none", "zstd", "--filters",
+                            "none", "shuffle", "--json").stdout)
+    assert [row["codec"] for row in report["rows"]] == ["none", "zstd/none", "zstd/shuffle"]
+    sizes = {row["codec"]: row["size"] for row in report["rows"]}
+    assert sizes["zstd/shuffle"] < sizes["zstd/none"]

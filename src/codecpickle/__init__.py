@@ -9,6 +9,7 @@ from ._api import dump, dumps, load, loads
 from ._config import config
 from ._convert import convert
 from ._file import File, open
+from ._inspect import Inspection, inspect, untrusted_types
 from ._lazy import LazyArray
 from ._manifest import VersionMismatchWarning
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS
@@ -49,6 +50,10 @@ __all__ = [
     "LazyArray",
     "convert",
     "config",
+    # looking inside without loading
+    "Inspection",
+    "inspect",
+    "untrusted_types",
     # restricted loading
     "PANDAS_GLOBALS",
     "SAFE_GLOBALS",

@@ -47,9 +47,11 @@ from . import _construct as construct
 from ._admitted import BUILDERS, POLICIES, PendingArray, PendingDtype
 from ._native import Translator
 from ._reader import ContainerReader
-from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS, resolve
+from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS, forbidden_globals, resolve
+from ._scan import OPAQUE, OpcodeScanner, as_scan_value, global_value, iter_chunks
+from ._skim import skim_payloads
 from ._sources import default_buffer_limit
-from .errors import CorruptDataError, ForbiddenGlobalError, SizeLimitError
+from .errors import CodecPickleError, CorruptDataError, ForbiddenGlobalError, SizeLimitError
 
 __all__ = ["RestrictedUnpickler", "int_digit_limit", "opcode_budget"]
 
@@ -109,6 +111,8 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self.pending = 0
         # id(pending object) -> memo keys it was stored under.
         self._pending_keys: dict[int, list[int]] = {}
+        # The global find_class is resolving: still set if it was refused.
+        self._refused_name: tuple[str, str] | None = None
 
     def load(self) -> Any:
         """The stdlib's ``load``, reading opcodes through a buffered reader.
@@ -130,6 +134,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self.append = self.stack.append
         self.proto = 0
         dispatch = self.dispatch
+        key = b""
         try:
             while True:
                 key = read(1)
@@ -146,6 +151,15 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
                     "but never gives their state, which no genuine stream does; refused"
                 ) from None
             return stop.value
+        except ForbiddenGlobalError as refused:
+            if not refused.names:
+                raise
+            raise self._every_forbidden(refused, key, stream) from None
+
+    def admits(self, module: str, name: str) -> bool:
+        """Whether :meth:`find_class` would accept ``module.name``, decided
+        without resolving it (to list refused globals found by a scan)."""
+        return f"{module}.{name}" in self._allowed
 
     # -- names -------------------------------------------------------------------
 
@@ -157,8 +171,42 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
                 module, name = _compat_pickle.NAME_MAPPING[(module, name)]
             elif module in _compat_pickle.IMPORT_MAPPING:
                 module = _compat_pickle.IMPORT_MAPPING[module]
+        self._refused_name = (module, name)
         found = resolve(self._allowed, module, name, super().find_class)
+        self._refused_name = None
         return self._admit(f"{module}.{name}", found)
+
+    # -- listing every forbidden global ----------------------------------------------
+
+    def _every_forbidden(
+        self, refused: ForbiddenGlobalError, key: bytes, stream: io.BufferedReader
+    ) -> ForbiddenGlobalError:
+        """The error for the first refused global, completed with every
+        other one the rest of the stream names: the rest is walked by the
+        opcode scanner (nothing in it runs), starting from this
+        unpickler's stack and memo, with payload data stepped over."""
+        scanner = OpcodeScanner(iter_chunks(stream.read1))
+        marks, flat = [], []
+        for segment in self.metastack:
+            flat.extend(segment)
+            marks.append(len(flat))
+        flat.extend(self.stack)
+        memo = {index: as_scan_value(value) for index, value in self.memo.items()}
+        scanner.seed([as_scan_value(value) for value in flat], marks, memo, self.proto)
+        _finish_refused_opcode(scanner, key, self._refused_name)
+
+        if isinstance(self._reader, ContainerReader):
+            skim_payloads(self._reader)
+        buffers = self._reader.buffers()
+        scanner._on_next_buffer = lambda _: next(buffers)
+        note = ""
+        try:
+            found = scanner.run().globals
+        except CodecPickleError as exc:
+            found = scanner.result.globals
+            note = f" (the rest of the stream could not be scanned: {exc})"
+        rest = [ref.dotted for ref in found if not self.admits(ref.module, ref.name)]
+        return forbidden_globals([*refused.names, *rest], note)
 
     def _admit(self, dotted: str, found: Any) -> Any:
         """Note a global the stream obtained: how it may be called, and
@@ -558,6 +606,23 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     for _code in set(range(256)) - dispatch.keys():
         dispatch[_code] = lambda self, _code=_code: _invalid_opcode(_code)
     del _code
+
+
+def _finish_refused_opcode(
+    scanner: OpcodeScanner, key: bytes, refused_name: tuple[str, str] | None
+) -> None:
+    """Leave the scanner's stack as the opcode that was refused would have
+    left it, had it run: the stdlib unpickler stopped inside it."""
+    if refused_name is not None:  # find_class refused a GLOBAL, STACK_GLOBAL or INST
+        if key == pickle.INST and scanner.marks:
+            scanner.pop_mark()
+            scanner.stack.append(OPAQUE)
+        else:
+            scanner.stack.append(global_value(*refused_name))
+    elif key == pickle.REDUCE:  # getattr refused an attribute: its result
+        scanner.stack[-1:] = [OPAQUE]
+    else:  # INST or OBJ calling getattr, its MARK already popped
+        scanner.stack.append(OPAQUE)
 
 
 class _OpcodeStream(io.RawIOBase):

@@ -212,9 +212,23 @@ def resolve(
     """
     dotted = f"{module}.{name}"
     if dotted not in allowed:
-        raise ForbiddenGlobalError(
-            f"the stream needs the global {dotted!r}, which a restricted load does not "
-            "allow. If you trust this file, load it with safe=False; if only this "
-            f"global, pass allow=[{dotted!r}]."
-        )
+        raise forbidden_globals([dotted])
     return find_class(module, name)
+
+
+def forbidden_globals(names: Iterable[str], note: str = "") -> ForbiddenGlobalError:
+    """The error for a stream that needs the globals ``names`` (in the
+    order the stream names them), which the allowlist refuses."""
+    names = list(dict.fromkeys(names))
+    quoted = ", ".join(repr(name) for name in names)
+    if len(names) == 1:
+        needs = f"the global {quoted}, which a restricted load does not allow"
+        only = "if only this global"
+    else:
+        needs = f"{len(names)} globals that a restricted load does not allow: {quoted}"
+        only = "to admit only these"
+    return ForbiddenGlobalError(
+        f"the stream needs {needs}. If you trust this file, load it with safe=False; "
+        f"{only}, pass allow=[{quoted}].{note}",
+        names=names,
+    )

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from . import _filters
 from . import _format as fmt
 from ._pool import ChunkPool
 from ._records import (
@@ -65,9 +66,11 @@ def transcode(
     threads: int,
     chunk_size: int | None = None,
     verify: bool = True,
+    filters: str | int = _filters.AUTO,
 ) -> TranscodeStats:
     """Rewrite every stream of ``source`` into ``out`` (written sequentially,
-    from its current position) with ``codec``.  ``verify=False`` skips the
+    from its current position) with ``codec`` and ``filters`` (as
+    ``_filters.filters_for`` returns them).  ``verify=False`` skips the
     checksums, for input this process wrote itself."""
     stats = TranscodeStats()
     sink = _Counter(out, stats)
@@ -78,7 +81,7 @@ def transcode(
         for header in iter_streams(source):
             writer = ContainerWriter(
                 sink, codec, chunk_size=size, executor=pool, max_in_flight=2 * threads,
-                base_offset=stats.written_bytes, provider=provider,
+                base_offset=stats.written_bytes, provider=provider, filters=filters,
             )
             totals = StreamTotals()
             try:

@@ -32,6 +32,8 @@ The tree::
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "ChecksumMismatchError",
@@ -137,7 +139,21 @@ class SizeLimitError(FileFormatError):
 
 class ForbiddenGlobalError(CodecPickleError, pickle.UnpicklingError):
     """A restricted load met a global (a class or function) that is not on
-    its allowlist.  Raised before the global is imported or called."""
+    its allowlist.  Raised before the global is imported or called.
+
+    ``names`` holds every ``"module.qualname"`` global the stream needs
+    that is not allowed (the rest of the stream is scanned, not executed,
+    to complete the list), so ``allow=err.names`` admits them in one
+    reviewed step; it is empty for refusals that are not about a name
+    (changing the state of a global, a ``copyreg`` extension code).
+    """
+
+    def __init__(self, *args: object, names: Iterable[str] = ()) -> None:
+        super().__init__(*args)
+        self.names: tuple[str, ...] = tuple(names)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), self.args, {"names": self.names})
 
 
 class MissingDependencyError(CodecPickleError, ImportError):

@@ -239,6 +239,12 @@ class SafeJoblibUnpickler(_JoblibArrays, RestrictedUnpickler):
         spec = dataclasses.replace(spec, dtype=self.translator.known(spec.dtype))
         return _joblib.build_array(spec, self._array_io(), self._target, self.translator.array)
 
+    def admits(self, module: str, name: str) -> bool:
+        dotted = f"{module}.{name}"
+        if dotted in _joblib.WRAPPER_NAMES or dotted in _joblib.MEMMAP_NAMES:
+            return True
+        return dotted == "_codecs.encode" or super().admits(module, name)
+
     def load_build(self) -> None:
         if not self._build_wrapper():
             RestrictedUnpickler.load_build(self)

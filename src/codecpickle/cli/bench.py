@@ -11,6 +11,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from .._config import default_threads
+from .._filters import filters_for
 from .._pool import ChunkPool
 from .._records import Record, check, decode, iter_streams, walk_stream
 from .._sources import MemorySource
@@ -33,9 +34,10 @@ from .recompress import parse_compress
 NAME = "bench"
 SUMMARY = "compare codecs on your own file: ratio, write and read speed"
 DESCRIPTION = """\
-Rewrite FILE with each codec in turn (in memory) and read each result
-back, then print a table of file size, compression ratio and write and
-read throughput (of the raw data, per second) and recommend a codec.
+Rewrite FILE with each codec in turn (in memory; with --filters, each
+codec with each array filter) and read each result back, then print a
+table of file size, compression ratio and write and read throughput (of
+the raw data, per second) and recommend a codec.
 
 Nothing is unpickled: the file's records are decoded once, then each codec
 compresses and decompresses the same raw bytes with the same threads as
@@ -56,6 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--codecs", nargs="+", metavar="CODEC",
                         help="what to try: none, NAME or NAME:LEVEL (default: every available "
                         "codec at its default level, plus zstd:1 and zstd:9)")
+    parser.add_argument("--filters", nargs="+", default=["auto"],
+                        choices=("auto", "none", "shuffle", "delta"), metavar="FILTER",
+                        help="array filters to try with each codec: auto (the default, as dump "
+                        "chooses), none, shuffle, delta; several give one row per pair")
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="time each codec N times and keep the best (default 1)")
     add_threads_flag(parser, "compressing and decompressing chunks")
@@ -69,13 +75,19 @@ def default_specs() -> list[str]:
     return sorted(set(specs), key=specs.index)
 
 
-def _resolve(specs: list[str]) -> list[tuple[str, Codec | None]]:
+def _resolve(specs: list[str], filters: list[str]) -> list[tuple[str, Codec | None, Any]]:
+    """(label, codec, filter policy) for every codec and filter to try;
+    uncompressed streams are never filtered, so "none" appears once."""
     resolved = []
     for spec in specs:
         try:
-            resolved.append((spec, resolve_compress(parse_compress(spec))))
+            codec = resolve_compress(parse_compress(spec))
         except (InvalidOptionError, UnknownCodecError) as exc:
             raise UsageError(f"--codecs {spec}: {exc}") from None
+        for name in filters if codec is not None else ["none"]:
+            policy = filters_for(None if name == "none" else name, codec)
+            label = spec if len(filters) == 1 or codec is None else f"{spec}/{name}"
+            resolved.append((label, codec, policy))
     return resolved
 
 
@@ -105,7 +117,7 @@ def _read_back(data: memoryview, threads: int) -> None:
 
 
 def measure(raw_stream: memoryview, raw_size: int, spec: str, codec: Codec | None,
-            threads: int, repeat: int) -> dict[str, Any]:
+            threads: int, repeat: int, filters: Any = "auto") -> dict[str, Any]:
     """Write ``raw_stream`` (an uncompressed stream) with ``codec`` and read
     it back; the best of ``repeat`` times."""
     write_times, read_times = [], []
@@ -113,7 +125,8 @@ def measure(raw_stream: memoryview, raw_size: int, spec: str, codec: Codec | Non
     for _ in range(repeat):
         out = io.BytesIO()
         started = time.perf_counter()
-        stats = transcode(MemorySource(raw_stream), out, codec, threads=threads, verify=False)
+        stats = transcode(MemorySource(raw_stream), out, codec, threads=threads, verify=False,
+                          filters=filters)
         write_times.append(time.perf_counter() - started)
         size = stats.written_bytes
         buffer = out.getbuffer()
@@ -157,7 +170,7 @@ def recommend(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 def run(args: argparse.Namespace) -> int:
     if args.repeat < 1:
         raise UsageError(f"--repeat must be at least 1, got {args.repeat}")
-    candidates = _resolve(args.codecs or default_specs())
+    candidates = _resolve(args.codecs or default_specs(), args.filters)
     threads = default_threads() if args.threads is None else args.threads
     try:
         with open_source(args.file) as source:
@@ -169,8 +182,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     raw_stream = plain.getbuffer()
     rows = [
-        measure(raw_stream, stats.raw_bytes, spec, codec, threads, args.repeat)
-        for spec, codec in candidates
+        measure(raw_stream, stats.raw_bytes, spec, codec, threads, args.repeat, policy)
+        for spec, codec, policy in candidates
     ]
     best = recommend(rows)
     if args.json:

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from .._config import default_threads
+from .._filters import filters_for
 from .._progress import Reporter, terminal_bar
 from .._transcode import transcode
 from ..codecs import resolve_compress
@@ -56,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the new codec: none, NAME or NAME:LEVEL (e.g. zstd:9, lz4)")
     parser.add_argument("-o", "--output", metavar="OUT",
                         help="write here instead of replacing FILE (- for standard output)")
+    parser.add_argument("--filters", choices=("auto", "none", "shuffle", "delta"), default="auto",
+                        help="array filters before the codec: auto (the default: chosen per "
+                        "chunk, as dump does), none, shuffle or delta")
     parser.add_argument("--chunk-size", type=chunk_size, default=None, metavar="BYTES",
                         help="the new chunk size in bytes (default: the codec's)")
     add_threads_flag(parser, "compressing chunks")
@@ -79,6 +83,7 @@ def parse_compress(text: str) -> Any:
 def run(args: argparse.Namespace) -> int:
     try:
         codec = resolve_compress(parse_compress(args.compress))
+        filters = filters_for(None if args.filters == "none" else args.filters, codec)
     except (InvalidOptionError, UnknownCodecError) as exc:
         raise UsageError(str(exc)) from None
     if args.file == "-" and args.output is None:
@@ -96,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
                     out = Reporter(bar.update, None).wrap_writer(out)
                 try:
                     stats = transcode(source, out, codec, threads=threads,
-                                      chunk_size=args.chunk_size)
+                                      chunk_size=args.chunk_size, filters=filters)
                 except CodecPickleError as exc:
                     # Report where the input is damaged; the output is dropped.
                     raise _Failed(str(exc)) from exc
