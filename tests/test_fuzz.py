@@ -164,11 +164,27 @@ def _via_path(data: bytes) -> Any:
         os.unlink(handle.name)
 
 
+def _lazy(data: bytes) -> Any:
+    """A lazy load, every lazy array then read whole (the samples are dicts
+    of arrays, lists and tuples)."""
+
+    def read(value: Any) -> Any:
+        if isinstance(value, codecpickle.LazyArray):
+            return np.asarray(value)
+        if type(value) is dict:
+            return {k: read(v) for k, v in value.items()}
+        return value
+
+    with codecpickle.open(io.BytesIO(data)) as file:
+        return read(file.load(lazy=True))
+
+
 LOADERS: dict[str, Callable[[bytes], Any]] = {
     "loads": lambda data: codecpickle.loads(data, threads=1),
     "BytesIO": lambda data: codecpickle.load(io.BytesIO(data), threads=1),
     "path": _via_path,
     "stream": lambda data: codecpickle.load(NonSeekable(data), threads=1),
+    "lazy": _lazy,
 }
 
 
@@ -196,7 +212,13 @@ def hang_guard() -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def check(sample: Sample, data: bytes, loaders: tuple[str, ...] = tuple(LOADERS)) -> None:
+# The lazy loader reads through the index: it joins the mutations that may
+# reach the index or the chunk tables (flips, size fields, trailers).
+EAGER = ("loads", "BytesIO", "path", "stream")
+WITH_LAZY = (*EAGER, "lazy")
+
+
+def check(sample: Sample, data: bytes, loaders: tuple[str, ...] = EAGER) -> None:
     """The fuzz oracle: equal data or a CodecPickleError, through every loader."""
     global CASES_TRIED
     CASES_TRIED += 1
@@ -253,7 +275,7 @@ samples = st.sampled_from(SAMPLES)
 
 def test_samples_load() -> None:
     for sample in SAMPLES:
-        check(sample, sample.data)
+        check(sample, sample.data, WITH_LAZY)
         assert len(sample.records) > (3 if "arrays" in sample.name else 1)
 
 
@@ -281,7 +303,7 @@ def test_single_bit_flips(sample: Sample, data: st.DataObject) -> None:
     bit = data.draw(st.integers(0, 7))
     mutated = bytearray(sample.data)
     mutated[position] ^= 1 << bit
-    check(sample, bytes(mutated))
+    check(sample, bytes(mutated), WITH_LAZY)
 
 
 @FUZZ
@@ -292,7 +314,7 @@ def test_burst_flips(sample: Sample, data: st.DataObject) -> None:
     mutated = bytearray(sample.data)
     for index, byte in enumerate(noise[: len(mutated) - start]):
         mutated[start + index] ^= byte or 0xFF
-    check(sample, bytes(mutated))
+    check(sample, bytes(mutated), WITH_LAZY)
 
 
 HUGE = [0, 1, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**40, 2**63 - 1, 2**63, 2**64 - 1]
@@ -321,7 +343,7 @@ def test_size_fields_set_to_hostile_values(sample: Sample, data: st.DataObject) 
     value = data.draw(st.sampled_from([v for v in HUGE if v <= limit]) | st.integers(0, limit))
     mutated = bytearray(sample.data)
     struct.pack_into(layout, mutated, offset + field, value)
-    check(sample, bytes(mutated))
+    check(sample, bytes(mutated), WITH_LAZY)
 
 
 FILTERED = [s for s in SAMPLES if any(kind == fmt.KIND_PAYLOAD for _, _, kind in s.records)]
@@ -480,7 +502,7 @@ def test_crafted_trailer_bodies(sample: Sample, data: st.DataObject) -> None:
         mutated[position] = data.draw(
             st.sampled_from([0x00, 0x01, 0x02, 0x03, 0x7F, 0x80, 0xFF]) | st.integers(0, 255)
         )
-    check(sample, _reseal(mutated, body_start))
+    check(sample, _reseal(mutated, body_start), WITH_LAZY)
 
 
 @FUZZ
@@ -492,7 +514,7 @@ def test_crafted_footers(sample: Sample, data: st.DataObject) -> None:
     limit = 2 ** (8 * struct.calcsize(layout)) - 1
     value = data.draw(st.sampled_from([v for v in HUGE if v <= limit]) | st.integers(0, limit))
     struct.pack_into(layout, mutated, len(mutated) - fmt.FOOTER.size + field, value)
-    check(sample, _reseal(mutated, body_start))
+    check(sample, _reseal(mutated, body_start), WITH_LAZY)
 
 
 # -- hostile opcode streams in valid containers (restricted loads) ------------

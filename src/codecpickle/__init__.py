@@ -8,7 +8,9 @@ reads the codec from the file's header.  See the README and ``docs/``.
 from ._api import dump, dumps, load, loads
 from ._config import config
 from ._convert import convert
+from ._file import File, open
 from ._inspect import Inspection, inspect, untrusted_types
+from ._lazy import LazyArray
 from ._manifest import VersionMismatchWarning
 from ._reseal import reseal
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS
@@ -56,6 +58,9 @@ __all__ = [
     "dumps",
     "load",
     "loads",
+    "open",
+    "File",
+    "LazyArray",
     "convert",
     "config",
     "reseal",

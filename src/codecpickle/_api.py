@@ -18,6 +18,7 @@ from typing import Any, Final
 from . import _config, _remote
 from . import _format as fmt
 from ._atomic import atomic_write
+from ._file import load_lazily
 from ._filters import filters_for
 from ._foreign import detect as detect_foreign
 from ._foreign import load_foreign, load_foreign_bytes, sniff
@@ -192,6 +193,7 @@ def load(
     max_buffer_size: int | None = None,
     storage_options: Mapping[str, Any] | None = None,
     progress: bool | ProgressCallback | None = None,
+    lazy: bool = False,
 ) -> Any:
     """Rebuild the object stored in ``file`` (a path, a URL, or a binary
     file object: anything with ``read`` or ``readinto``, such as ``gzip.open``
@@ -262,7 +264,17 @@ def load(
     ``file``); an opcode stream the unpickler refuses raises
     :class:`~codecpickle.errors.PickleStreamError`, a
     :class:`pickle.UnpicklingError`.
+
+    ``lazy=True`` (paths, URLs and seekable file objects) returns the object
+    with its out-of-band arrays as :class:`~codecpickle.LazyArray` objects,
+    which read and decode only the chunks a slice needs when they are used;
+    the file stays open while they may be.  ``codecpickle.open`` gives
+    control over when it closes.  See the guide, "Lazy arrays".
     """
+    if lazy:
+        options = {"mmap_mode": mmap_mode, "threads": threads, "verify": verify, "safe": safe,
+                   "allow": allow, "max_buffer_size": max_buffer_size}
+        return load_lazily(file, storage_options=storage_options, **options)
     _check_mmap_mode(mmap_mode)
     threads = _check_threads(threads)
     guards = _load_guards(safe, allow, max_buffer_size)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import pickle
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -31,7 +30,8 @@ from ._atomic import atomic_write
 from ._foreign import load_foreign, sniff
 from ._manifest import environment
 from ._pickling import Pickler
-from ._sources import StreamSource
+from ._sources import StreamSource, readable
+from ._targets import check_binary_reader
 from ._writer import ContainerWriter
 from .codecs import Codec, codec_for_path, codec_provider, resolve_compress
 from .errors import InvalidOptionError
@@ -47,8 +47,8 @@ def convert(
     dst: str | os.PathLike[str],
     compress: Any = _api.UNSET,
     *,
-    safe: bool = False,
-    allow: Iterable[str | type | Callable[..., Any]] = (),
+    safe: bool | None = None,
+    allow: Iterable[str | type | Callable[..., Any]] | None = None,
     threads: int | None = None,
     chunk_size: int | None = None,
     fsync: bool = True,
@@ -88,15 +88,15 @@ def convert(
         spool = _Spool(spool_file)
         if isinstance(src, str | os.PathLike):
             with open(src, "rb") as handle:
-                obj = _load(handle, spool, threads, guards)
+                obj = _load(handle, spool, threads, guards, repr(os.fspath(src)))
         else:
-            _api._require_method(src, "read", "convert")
-            obj = _load(src, spool, threads, guards)
+            check_binary_reader(src)
+            obj = _load(readable(src), spool, threads, guards, _api._describe(src))
         with atomic_write(dst, fsync=fsync) as out:
             _dump(obj, out, codec, threads, chunk_size, spool)
 
 
-def _load(file: Any, spool: _Spool, threads: int, guards: Any) -> Any:
+def _load(file: Any, spool: _Spool, threads: int, guards: Any, origin: str) -> Any:
     file, foreign = sniff(file)
     # Uncompressed sources are mapped, not read: their arrays come back as
     # memmaps of the source itself, which the dump streams from it.  (The
@@ -117,10 +117,10 @@ def _load(file: Any, spool: _Spool, threads: int, guards: Any) -> Any:
             # Compressed codecpickle streams are read into memory: their
             # payloads precede the opcodes that use them, so the reader
             # holds them before any constructor runs.
-            return _api._load_file(file, "r", threads, True, guards)
+            return _api._load_file(file, "r", threads, True, guards, origin)
         source = StreamSource(file, _api._size_of(file))
         source.array_hook = spool  # type: ignore[attr-defined]
-        return _api._load_from(source, threads, verify=True, guards=guards)
+        return _api._load_from(source, threads, verify=True, guards=guards, origin=origin)
 
 
 def _named_file(file: Any) -> bool:
@@ -245,8 +245,6 @@ class _SpoolPickler(Pickler):
         self._spool = spool
         self._files = files
         self._filenos: dict[str, int] = {}
-        # id of a placeholder buffer -> (placeholder, fileno, offset, nbytes, itemsize)
-        self._pending: dict[int, tuple[np.ndarray, int, int, int, int]] = {}
 
     def reducer_override(self, obj: Any) -> Any:
         if type(obj) is not np.memmap:
@@ -260,26 +258,15 @@ class _SpoolPickler(Pickler):
                 return super().reducer_override(obj)
             fileno, offset = self._fileno(found[0]), found[1]
         order = "F" if obj.flags.f_contiguous and not obj.flags.c_contiguous else "C"
-        # An empty stand-in whose PickleBuffer marks the payload; the data
-        # itself is read from the spool when the callback gets it.
-        placeholder = np.empty(0, dtype=np.dtype((np.void, obj.dtype.itemsize)))
-        self._pending[id(placeholder)] = (
-            placeholder,
-            fileno,
-            offset,
-            obj.nbytes,
-            obj.dtype.itemsize,
+        nbytes = obj.nbytes
+        # The bytes are read from the spool (or the source) when the payload
+        # is written, never mapped whole into this process.
+        return self.reduce_streamed(
+            obj.shape,
+            obj.dtype,
+            order,
+            lambda size: _read_pieces(fileno, offset, nbytes, size),
         )
-        return np.ndarray, (obj.shape, obj.dtype, pickle.PickleBuffer(placeholder), 0, None, order)
-
-    def _buffer_callback(self, buffer: pickle.PickleBuffer) -> bool:
-        pending = self._pending.pop(id(memoryview(buffer).obj), None)
-        if pending is None:
-            return super()._buffer_callback(buffer)
-        _, fileno, offset, nbytes, itemsize = pending
-        pieces = _read_pieces(fileno, offset, nbytes, self._writer.chunk_size)
-        self._writer.write_payload_pieces(nbytes, pieces, itemsize)
-        return False
 
     def _fileno(self, filename: str) -> int:
         if filename not in self._filenos:

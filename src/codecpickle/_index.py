@@ -245,7 +245,12 @@ def read_manifest(file: Any, *, max_streams: int = 16) -> dict[str, Any] | None:
     start), read from its trailer in two reads; ``None`` when the stream
     has none (version 1), when it is not among the last ``max_streams``
     streams of the file, when the trailer is damaged (the load reports
-    that) or when the input cannot seek.  Never raises for a bad input."""
+    that), when the input cannot seek, or when it is not a local file or an
+    in-memory buffer (an fsspec file would fetch a whole read-ahead block
+    for the footer; loads read such manifests after the stream, as for
+    pipes).  Never raises for a bad input."""
+    if not _reads_locally(file):
+        return None
     try:
         with _open(file) as access:
             chain = _footer_chain(access, access.start, max_streams)
@@ -258,6 +263,18 @@ def read_manifest(file: Any, *, max_streams: int = 16) -> dict[str, Any] | None:
             return parse_manifest(body[footer.index_size :])
     except (CodecPickleError, OSError, ValueError):
         return None
+
+
+def _reads_locally(file: Any) -> bool:
+    """Whether reading a few bytes at the end of ``file`` costs only those
+    bytes: buffers, in-memory files and files with a descriptor."""
+    if isinstance(file, io.BytesIO | bytes | bytearray | memoryview):
+        return True
+    try:
+        file.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False
+    return True
 
 
 # -- reading at offsets ----------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 import mmap
 import pickle
 from array import array as PyArray
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,9 @@ from ._reconstruct import view_as
 from ._writer import ContainerWriter
 
 PROTOCOL = 5
+
+#: ``pieces(size)``: an array's bytes as contiguous pieces of about ``size``.
+PieceSource = Callable[[int], Iterable[memoryview]]
 
 # With a codec, buffers smaller than this stay in the opcode stream, where
 # they compress together with their neighbours instead of each starting a
@@ -75,10 +78,18 @@ class _BufferSink:
         # whose PickleBuffer stands in for them (the pickler refuses
         # non-contiguous PickleBuffers before the callback sees them).
         self.strided: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # Payloads whose bytes come from elsewhere (Pickler.reduce_streamed),
+        # keyed like ``strided``: (placeholder, nbytes, itemsize, pieces).
+        self.streamed: dict[int, tuple[np.ndarray, int, int, PieceSource]] = {}
 
     def __call__(self, buffer: pickle.PickleBuffer) -> bool:
         view = memoryview(buffer)
         exporter = view.obj
+        streamed = self.streamed.pop(id(exporter), None)
+        if streamed is not None:
+            _, nbytes, itemsize, pieces = streamed
+            self._writer.write_payload_pieces(nbytes, pieces(self._writer.chunk_size), itemsize)
+            return False
         strided = self.strided.pop(id(exporter), None)
         if strided is not None:
             _, array = strided
@@ -192,6 +203,22 @@ class Pickler(pickle.Pickler):
             # A void view too: dtypes like datetime64 refuse buffer exports.
             self._sink.strided[id(data)] = (data, array.view(data.dtype))
         return construct.array, (array.shape, descr, order, pickle.PickleBuffer(data))
+
+    def reduce_streamed(
+        self, shape: tuple[int, ...], dtype: np.dtype, order: str, pieces: PieceSource
+    ) -> Any:
+        """Reduce an array that is not in memory: ``shape``, ``dtype`` and
+        ``order`` describe it, and ``pieces(size)`` yields its bytes in
+        ``order`` as contiguous pieces of about ``size`` bytes when the
+        payload is written.  The stream names the same constructor as for
+        any array (``NotImplemented`` if the dtype has no description)."""
+        descr = self._describe(dtype)
+        if descr is None or dtype.hasobject or dtype.itemsize == 0:
+            return NotImplemented
+        placeholder = np.empty(0, dtype=np.dtype((np.void, dtype.itemsize)))
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        self._sink.streamed[id(placeholder)] = (placeholder, nbytes, dtype.itemsize, pieces)
+        return construct.array, (shape, descr, order, pickle.PickleBuffer(placeholder))
 
     def _reduce_scalar(self, value: np.generic) -> Any:
         descr = self._describe(value.dtype)
