@@ -258,7 +258,7 @@ class _Opcodes:
 
 # What a lazy load may be given: decoding happens when arrays are used, in
 # the thread that uses them, so ``threads`` has nothing to do.
-_LAZY_DEFAULTS = {"threads": None, "verify": True, "safe": False, "allow": (),
+_LAZY_DEFAULTS = {"threads": None, "verify": True, "safe": None, "allow": None,
                   "mmap_mode": None, "max_buffer_size": None}
 
 
@@ -269,7 +269,9 @@ def _check_lazy_options(options: dict[str, Any]) -> None:
     given = sorted(
         name
         for name, value in options.items()
-        if name not in ("threads", "max_buffer_size") and value != _LAZY_DEFAULTS[name]
+        if name not in ("threads", "max_buffer_size")
+        and value != _LAZY_DEFAULTS[name]
+        and not (name == "safe" and value is False)  # an explicit unrestricted load
     )
     if given:
         raise InvalidOptionError(

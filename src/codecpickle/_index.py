@@ -49,7 +49,7 @@ from typing import Any, Literal
 from . import _filters
 from . import _format as fmt
 from ._reader import _parse_meta, read_header_meta
-from ._sources import MemorySource, StreamSource
+from ._sources import MemorySource, StreamSource, real_fileno
 from ._trailer import (
     Footer,
     Record,
@@ -267,14 +267,13 @@ def read_manifest(file: Any, *, max_streams: int = 16) -> dict[str, Any] | None:
 
 def _reads_locally(file: Any) -> bool:
     """Whether reading a few bytes at the end of ``file`` costs only those
-    bytes: buffers, in-memory files and files with a descriptor."""
+    bytes: buffers, in-memory files and plain files over a descriptor (not
+    ``gzip.open`` and the like, whose end is reached by decompressing
+    everything, nor ``SpooledTemporaryFile``, which ``fileno()`` rolls over
+    to disk)."""
     if isinstance(file, io.BytesIO | bytes | bytearray | memoryview):
         return True
-    try:
-        file.fileno()
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        return False
-    return True
+    return real_fileno(file) is not None
 
 
 # -- reading at offsets ----------------------------------------------------
