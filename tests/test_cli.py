@@ -20,7 +20,7 @@ from codecpickle._atomic import TEMP_SUFFIX
 from codecpickle._transcode import _regroup
 from tests.conftest import assert_same
 
-COMMANDS = ("info", "verify", "recompress", "bench", "codecs", "clean")
+COMMANDS = ("info", "inspect", "verify", "recompress", "convert", "bench", "codecs", "clean")
 
 
 def _script() -> str:

@@ -25,7 +25,7 @@ from typing import Any
 
 from . import _filters
 from . import _format as fmt
-from ._reader import _decode, read_header_meta
+from ._reader import _decode, read_header_fields
 from ._sources import MemorySource, StreamSource, allocate
 from ._trailer import Trailer, read_after_end
 from .codecs import Codec, codec_from_header
@@ -58,6 +58,14 @@ class StreamHeader:
     offset: int
     version: int
     meta: dict[str, Any]
+    #: Header flag bits (bit 0: MUTABLE_RAW_PAYLOADS, see docs/format.md).
+    flags: int = 0
+
+    @property
+    def mutable_raw_payloads(self) -> bool:
+        """Raw payloads may have been changed in place (``mmap_mode="r+"``):
+        their checksums are stale until ``codecpickle.reseal``."""
+        return bool(self.flags & fmt.FLAG_MUTABLE_RAW_PAYLOADS)
 
     @property
     def codec_name(self) -> str:
@@ -144,8 +152,8 @@ class StreamTotals:
 def read_stream_header(source: Source) -> StreamHeader:
     """Read and check a stream header at the source's position."""
     start = source.offset
-    version, meta = read_header_meta(source)
-    return StreamHeader(start, version, meta)
+    version, meta, flags = read_header_fields(source)
+    return StreamHeader(start, version, meta, flags)
 
 
 def walk_stream(

@@ -14,10 +14,12 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from . import bench, clean, codecs, info, recompress, verify
+from . import bench, clean, codecs, convert, info, inspect, recompress, verify
 from ._common import EXIT_FAILED, EXIT_USAGE, UsageError, error
 
-COMMANDS: tuple[ModuleType, ...] = (info, verify, recompress, bench, codecs, clean)
+COMMANDS: tuple[ModuleType, ...] = (
+    info, inspect, verify, recompress, convert, bench, codecs, clean
+)
 
 _DESCRIPTION = """\
 Look into, check and rewrite codecpickle files without unpickling them.
