@@ -4,6 +4,7 @@ bounded memory, without importing or calling anything."""
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import contextlib
 import datetime
@@ -48,11 +49,19 @@ OBJECTS: list[Any] = [
 class RecordingUnpickler(pickle.Unpickler):
     """The reference: the names a real unpickler asks find_class for."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, protocol: int) -> None:
         super().__init__(io.BytesIO(data))
+        self.protocol = protocol
         self.names: list[str] = []
 
     def find_class(self, module: str, name: str) -> Any:
+        # Recorded under the Python 3 name the stdlib maps a protocol 0-2
+        # pickle's Python 2 spelling to (what loads check, and the scan reports).
+        if self.protocol < 3:
+            if (module, name) in _compat_pickle.NAME_MAPPING:
+                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+            else:
+                module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         self.names.append(f"{module}.{name}")
         return super().find_class(module, name)
 
@@ -61,7 +70,7 @@ class RecordingUnpickler(pickle.Unpickler):
 @pytest.mark.parametrize("index", range(len(OBJECTS)))
 def test_globals_are_those_the_unpickler_resolves(protocol: int, index: int) -> None:
     data = pickle.dumps(OBJECTS[index], protocol=protocol)
-    reference = RecordingUnpickler(data)
+    reference = RecordingUnpickler(data, protocol)
     reference.load()
     found = scan_opcodes(data)
     direct = [ref.dotted for ref in found.globals if ref.opcode != "getattr"]
@@ -354,3 +363,24 @@ def test_memo_abuse_is_bounded() -> None:
 def test_malformed_streams(data: bytes, message: str) -> None:
     with pytest.raises(codecpickle.CorruptDataError, match=message):
         scan_opcodes(data)
+
+
+class _Py2Named:
+    """A user class, refused by restricted loads."""
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 2])
+def test_python2_spellings_are_reported_as_loads_check_them(protocol: int) -> None:
+    """Protocols 0-2 write ``__builtin__.set``; loads map it to
+    ``builtins.set`` before checking, and the scan reports the same name."""
+    data = pickle.dumps([{1, 2}, _Py2Named()], protocol=protocol)
+    assert b"__builtin__" in data
+    found = {ref.dotted for ref in scan_opcodes(data).globals}
+    assert "builtins.set" in found
+    assert not any(name.startswith("__builtin__.") for name in found)
+    with pytest.raises(codecpickle.ForbiddenGlobalError) as refused:
+        codecpickle.loads(data, safe=True)
+    names = list(refused.value.names)
+    assert f"{__name__}._Py2Named" in names
+    assert "builtins.set" not in names  # admitted, under the name loads check
+    assert not any(name.startswith("__builtin__.") for name in names)

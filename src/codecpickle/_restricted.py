@@ -31,7 +31,6 @@ a normal load; object-heavy streams take several times as long.
 
 from __future__ import annotations
 
-import _compat_pickle
 import collections
 import copyreg
 import io
@@ -48,7 +47,14 @@ from ._admitted import BUILDERS, POLICIES, PendingArray, PendingDtype
 from ._native import Translator
 from ._reader import ContainerReader, bounded_readline
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS, forbidden_globals, resolve
-from ._scan import OPAQUE, OpcodeScanner, as_scan_value, global_value, iter_chunks
+from ._scan import (
+    OPAQUE,
+    OpcodeScanner,
+    as_scan_value,
+    global_value,
+    iter_chunks,
+    python3_name,
+)
 from ._skim import skim_payloads
 from ._sources import default_buffer_limit
 from .errors import CodecPickleError, CorruptDataError, ForbiddenGlobalError, SizeLimitError
@@ -167,10 +173,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         if self.proto < 3 and self.fix_imports:
             # Protocol 0-2 pickles spell Python 2's names (__builtin__.set):
             # checked under the name they resolve to, as the stdlib maps them.
-            if (module, name) in _compat_pickle.NAME_MAPPING:
-                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-            elif module in _compat_pickle.IMPORT_MAPPING:
-                module = _compat_pickle.IMPORT_MAPPING[module]
+            module, name = python3_name(module, name)
         self._refused_name = (module, name)
         found = resolve(self._allowed, module, name, super().find_class)
         self._refused_name = None

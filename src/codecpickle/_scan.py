@@ -33,6 +33,7 @@ as far as twice its number of entries).  Malformed streams raise
 
 from __future__ import annotations
 
+import _compat_pickle
 import codecs
 import struct
 from array import array
@@ -68,6 +69,14 @@ HIGHEST_PROTOCOL = 5
 
 
 # -- what the scan reports ---------------------------------------------------
+
+
+def python3_name(module: str, name: str) -> tuple[str, str]:
+    """``(module, name)`` as the stdlib's unpickler maps a Python 2 name
+    (``fix_imports``), unchanged when it has no mapping."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
 
 
 @dataclass(frozen=True)
@@ -561,6 +570,11 @@ class OpcodeScanner:
     # -- calls ------------------------------------------------------------------------
 
     def _record_global(self, module: str, name: str, opcode: str) -> _Global:
+        if opcode != "getattr" and (self.result.protocol or 0) < 3:
+            # Protocol 0-2 pickles spell Python 2's names (__builtin__.set);
+            # loads resolve and check them under the Python 3 name, as the
+            # stdlib maps them, so they are reported under that name too.
+            module, name = python3_name(module, name)
         self.result.globals.append(GlobalRef(module, name, opcode, self._opcode_offset))
         return _Global(module, name)
 
