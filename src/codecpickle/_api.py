@@ -625,16 +625,7 @@ def _check_chunk_size(chunk_size: object, codec: Codec | None) -> int:
     chunk_size = _config.pick("chunk_size", chunk_size, None)
     if chunk_size is None:
         return Codec.chunk_size if codec is None else codec.chunk_size
-    if (
-        isinstance(chunk_size, bool)
-        or not isinstance(chunk_size, int)
-        or not fmt.MIN_CHUNK_SIZE <= chunk_size <= fmt.MAX_CHUNK_SIZE
-    ):
-        raise InvalidOptionError(
-            f"Expected chunk_size to be an int from {fmt.MIN_CHUNK_SIZE} to "
-            f"{fmt.MAX_CHUNK_SIZE} bytes. Got {chunk_size!r} instead."
-        )
-    return chunk_size
+    return _config.check_chunk_size(chunk_size)
 
 
 def _check_mmap_mode(mmap_mode: object) -> None:

@@ -112,16 +112,7 @@ def _validate(given: dict[str, Any]) -> None:
     if "threads" in given and given["threads"] is not None:
         check_positive_int(given["threads"], "threads")
     if "chunk_size" in given and given["chunk_size"] is not None:
-        size = given["chunk_size"]
-        if (
-            isinstance(size, bool)
-            or not isinstance(size, int)
-            or not fmt.MIN_CHUNK_SIZE <= size <= fmt.MAX_CHUNK_SIZE
-        ):
-            raise InvalidOptionError(
-                f"Expected chunk_size to be an int from {fmt.MIN_CHUNK_SIZE} to "
-                f"{fmt.MAX_CHUNK_SIZE} bytes. Got {size!r} instead."
-            )
+        check_chunk_size(given["chunk_size"])
     if "compress" in given:
         resolve_compress(given["compress"])
     if "progress" in given:
@@ -135,6 +126,21 @@ def check_positive_int(value: object, name: str) -> int:
             f"Expected {name} to be a positive int or None. Got {value!r} instead."
         )
     return value
+
+
+def check_chunk_size(size: object) -> int:
+    """``size`` if it is a valid chunk size in bytes, else
+    :class:`InvalidOptionError`."""
+    if (
+        isinstance(size, bool)
+        or not isinstance(size, int)
+        or not fmt.MIN_CHUNK_SIZE <= size <= fmt.MAX_CHUNK_SIZE
+    ):
+        raise InvalidOptionError(
+            f"Expected chunk_size to be an int from {fmt.MIN_CHUNK_SIZE} to "
+            f"{fmt.MAX_CHUNK_SIZE} bytes. Got {size!r} instead."
+        )
+    return size
 
 
 def default_threads() -> int:
