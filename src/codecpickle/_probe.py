@@ -10,11 +10,16 @@ Spread-out pieces (not just the chunk's start) keep a chunk that starts with
 noise and continues smooth, or the reverse, from being misjudged.
 
 The same estimate decides raw storage: a chunk is stored raw
-(``FLAG_STORED_RAW``) without compressing the rest of it only when no
-candidate makes the sample smaller by at least :data:`MIN_SAVING`.  Data
-that compresses by a few percent (a slowly varying float64 signal with
-plain zstd) is compressed; only data on which every option fails (random
-bytes, already compressed media) costs nothing but a sample per candidate.
+(``FLAG_STORED_RAW``) without compressing the rest of it when no candidate
+makes the sample smaller by at least :func:`min_saving`.  That minimum
+weighs ratio against speed (see :data:`FAST_MIN_SAVING`): at a codec's
+default level or a faster one, a chunk of a megabyte or more is compressed
+only when the best option saves 15% of it, because compressing data that
+barely compresses costs the codec's full time on every byte (random float64
+through byte shuffle and zstd-3: 12% smaller, seven times slower to write
+and load than stored raw).  At a level above the default (the caller asked
+for ratio over speed), and for smaller chunks (a few milliseconds at most),
+any saving of :data:`MIN_SAVING` counts.
 
 The choice depends only on the chunk's bytes, the element size, the codec
 and the ``filters=`` option, never on timing or other chunks, so each
@@ -30,6 +35,16 @@ from .codecs import Codec
 #: fraction for the chunk to be compressed (1%: below it the estimate is
 #: noise, and compressing costs the codec's full time for next to nothing).
 MIN_SAVING = 0.01
+#: The same, for chunks of :data:`MIN_PROBED_CHUNK` or more at the codec's
+#: default level or a faster one.  Measured with zstd-3 on 4 MiB chunks
+#: (``benchmarks/RESULTS.md``): data saving less than this is near-random
+#: (random float64: the sample saves 7-12% through byte shuffle, the chunk
+#: 12-16%), which the codec crawls through at 100-150 MB/s a core while raw
+#: storage runs at memory speed, and whose load needs a decode and an
+#: unshuffle pass where raw storage reads straight into the array.  On the
+#: benchmark corpus every other chunk of 1 MiB or more estimates at 39% or
+#: more; chunks estimating between 1% and 15% are rare outside noise.
+FAST_MIN_SAVING = 0.15
 #: Bytes per sampled piece, and pieces per sample.
 SAMPLE_PIECE = 16 << 10
 SAMPLE_PIECES = 4
@@ -63,11 +78,11 @@ def choose(
 ) -> int:
     """The filter id (one of ``options``, ``NONE`` first) under which a
     sample of ``raw`` compresses best with ``codec``, or :data:`STORE_RAW`
-    when none saves :data:`MIN_SAVING`."""
+    when none saves :func:`min_saving`."""
     if len(options) == 1 and raw.nbytes < MIN_PROBED_CHUNK:
         return options[0]
     sample = _sample(raw, max(1, itemsize), SAMPLE_PIECE)
-    best, best_size = STORE_RAW, (1.0 - MIN_SAVING) * sample.nbytes
+    best, best_size = STORE_RAW, (1.0 - min_saving(codec, raw.nbytes)) * sample.nbytes
     sizes = estimates(codec, sample, itemsize, options, spare)
     for filter_id, estimate in zip(options, sizes, strict=True):
         limit = best_size
@@ -77,6 +92,24 @@ def choose(
         if estimate < limit:
             best, best_size = filter_id, estimate
     return best
+
+
+def min_saving(codec: Codec, chunk_size: int) -> float:
+    """The fraction of a chunk of ``chunk_size`` raw bytes that compressing
+    it with ``codec`` must be estimated to save: :data:`FAST_MIN_SAVING`
+    for chunks of :data:`MIN_PROBED_CHUNK` or more at the codec's default
+    level or a faster one, else :data:`MIN_SAVING`.
+
+    Every built-in codec (and the ``Codec`` base class) reads a higher level
+    as "smaller and slower"; a codec without an integer ``level`` is taken
+    at its default."""
+    if chunk_size < MIN_PROBED_CHUNK:
+        return MIN_SAVING
+    level = getattr(codec, "level", None)
+    default = getattr(codec, "default_level", None)
+    if isinstance(level, int) and isinstance(default, int) and level > default:
+        return MIN_SAVING
+    return FAST_MIN_SAVING
 
 
 def filter_pays_off(
