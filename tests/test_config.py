@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import numpy as np
 import pytest
 
 import codecpickle
 from codecpickle import _api, _config
 from codecpickle.errors import InvalidOptionError, UnknownCodecError
+from tests.conftest import assert_same
+from tests.test_container import walk
 
 
 @pytest.fixture
@@ -84,6 +87,40 @@ def test_config_progress(tmp_path):
     assert calls[-1] == (tmp_path / "x.cpkl").stat().st_size
 
 
+def _filter_ids(data: bytes) -> set[int]:
+    _, records = walk(data)
+    return {c.filter_id for r in records if r.kind == 0x02 for c in r.chunks or ()}
+
+
+def test_config_filters():
+    ramp = np.arange(200_000, dtype=np.int64)  # delta under "auto"
+    assert _filter_ids(codecpickle.dumps(ramp, compress="zstd")) == {2}
+    with codecpickle.config(filters=None) as settings:
+        assert settings.filters is None
+        plain = codecpickle.dumps(ramp, compress="zstd")
+        explicit = codecpickle.dumps(ramp, compress="zstd", filters="delta")
+    assert _filter_ids(plain) == {0}
+    assert _filter_ids(explicit) == {2}  # an explicit argument wins
+    with codecpickle.config(filters="shuffle", compress="zstd"):
+        assert _filter_ids(codecpickle.dumps(ramp)) == {1}
+        with codecpickle.config(filters="auto"):  # inner blocks win
+            assert _filter_ids(codecpickle.dumps(ramp)) == {2}
+        # A block's forced filter leaves uncompressed dumps as they are; the
+        # same filter as an argument asks for something impossible.
+        uncompressed = codecpickle.dumps(ramp, compress=None)
+        with pytest.raises(InvalidOptionError, match="needs a compressed stream"):
+            codecpickle.dumps(ramp, compress=None, filters="shuffle")
+    assert_same(codecpickle.loads(uncompressed), ramp)
+    assert _config.current().filters is _config.NOT_SET
+
+
+def test_config_filters_apply_to_dump(tmp_path):
+    ramp = np.arange(200_000, dtype=np.int64)
+    with codecpickle.config(filters=None):
+        codecpickle.dump(ramp, tmp_path / "x.cpkl.zst")
+    assert _filter_ids((tmp_path / "x.cpkl.zst").read_bytes()) == {0}
+
+
 def test_config_validates_on_entry():
     with pytest.raises(InvalidOptionError, match="threads"), codecpickle.config(threads=0):
         pass
@@ -93,6 +130,9 @@ def test_config_validates_on_entry():
         pass
     with pytest.raises(InvalidOptionError, match="progress"), codecpickle.config(progress=3):
         pass
+    for bad in ("bitshuffle", 1, True):
+        with pytest.raises(InvalidOptionError, match="filters"), codecpickle.config(filters=bad):
+            pass
     with pytest.raises(TypeError):
         codecpickle.config(level=3).__enter__()
 

@@ -19,6 +19,7 @@ from . import _config, _remote
 from . import _format as fmt
 from ._atomic import atomic_write
 from ._file import load_lazily
+from ._filters import AUTO as AUTO_FILTERS
 from ._filters import filters_for
 from ._foreign import detect as detect_foreign
 from ._foreign import load_foreign, load_foreign_bytes, sniff
@@ -69,7 +70,7 @@ def dump(
     fsync: bool = True,
     storage_options: Mapping[str, Any] | None = None,
     progress: bool | ProgressCallback | None = None,
-    filters: str | None = "auto",
+    filters: str | _Unset | None = UNSET,
 ) -> None:
     """Serialise ``obj`` into ``file``.
 
@@ -120,7 +121,8 @@ def dump(
     (default) picks, per chunk, whichever of no filter, byte shuffle and
     delta compresses a sample best; ``None`` uses none; ``"shuffle"`` or
     ``"delta"`` forces one wherever the element size allows it.  It applies
-    to compressed streams only.
+    to compressed streams only.  When not given, an enclosing
+    :func:`codecpickle.config` block may set it.
 
     Invalid options raise :class:`~codecpickle.errors.InvalidOptionError`
     before ``file`` is created or truncated.
@@ -137,7 +139,7 @@ def dump(
         codec = resolve_compress(compress)
     threads = _check_threads(threads)
     chunk_size = _check_chunk_size(chunk_size, codec)
-    policy = filters_for(filters, codec)
+    policy = _filter_policy(filters, codec)
     if remote is not None:
         with _remote.atomic_upload(remote) as out, reporting(progress, None, "dump") as rep:
             _dump_to(obj, out if rep is None else rep.wrap_writer(out), codec, threads, chunk_size,
@@ -158,13 +160,24 @@ def dump(
             flush()
 
 
+def _filter_policy(filters: Any, codec: Codec | None) -> str | int:
+    """The ``filters`` policy of a dump: the argument, else the enclosing
+    ``config`` block's, else ``"auto"``."""
+    if filters is not UNSET:
+        return filters_for(filters, codec)
+    configured = _config.pick("filters", UNSET, UNSET)
+    if configured is UNSET:
+        return filters_for(AUTO_FILTERS, codec)
+    return filters_for(configured, codec, configured=True)
+
+
 def dumps(
     obj: Any,
     compress: Compress | _Unset = UNSET,
     *,
     threads: int | None = None,
     chunk_size: int | None = None,
-    filters: str | None = "auto",
+    filters: str | _Unset | None = UNSET,
 ) -> bytes:
     """Serialise ``obj`` and return the stream as ``bytes``.
 
@@ -176,7 +189,7 @@ def dumps(
     codec = resolve_compress(None if compress is UNSET else compress)
     threads = _check_threads(threads)
     chunk_size = _check_chunk_size(chunk_size, codec)
-    policy = filters_for(filters, codec)
+    policy = _filter_policy(filters, codec)
     out = io.BytesIO()
     _dump_to(obj, out, codec, threads, chunk_size, policy)
     return out.getvalue()

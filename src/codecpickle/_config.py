@@ -44,6 +44,7 @@ class Settings:
     compress: Any = NOT_SET
     chunk_size: Any = NOT_SET
     progress: Any = NOT_SET
+    filters: Any = NOT_SET
 
 
 # Settings is a frozen dataclass: sharing the default instance is safe.
@@ -59,6 +60,7 @@ def config(
     compress: Any = NOT_SET,
     chunk_size: int | _NotSet | None = NOT_SET,
     progress: Any = NOT_SET,
+    filters: Any = NOT_SET,
 ) -> Iterator[Settings]:
     """Set defaults for ``dump``, ``dumps``, ``load`` and ``loads`` inside a
     ``with`` block, for code that cannot pass arguments::
@@ -69,11 +71,14 @@ def config(
             data = codecpickle.dumps(list(range(10)))   # zstd 9, one thread
         assert codecpickle.loads(data) == list(range(10))
 
-    ``threads``, ``compress``, ``chunk_size`` and ``progress`` take the same
-    values as the arguments of the same names; ``None`` (for ``threads``
-    and ``chunk_size``) restores the built-in default inside the block.  A
-    ``compress`` set here applies when a call gives none, ahead of a path's
-    extension.  Arguments passed to a call win over the block; the block
+    ``threads``, ``compress``, ``chunk_size``, ``progress`` and ``filters``
+    take the same values as the arguments of the same names; ``None`` (for
+    ``threads`` and ``chunk_size``) restores the built-in default inside the
+    block.  A ``compress`` set here applies when a call gives none, ahead of
+    a path's extension.  A forced filter set here (``"shuffle"``,
+    ``"delta"``) applies to compressed dumps and leaves uncompressed ones
+    as they are (given to an uncompressed dump as an argument, it is an
+    error).  Arguments passed to a call win over the block; the block
     wins over ``CODECPICKLE_THREADS``.  Blocks nest (inner settings win,
     outer ones show through) and apply only to the thread or asyncio task
     that entered them.  Invalid values raise
@@ -87,6 +92,7 @@ def config(
             ("compress", compress),
             ("chunk_size", chunk_size),
             ("progress", progress),
+            ("filters", filters),
         )
         if value is not NOT_SET
     }
@@ -106,6 +112,7 @@ def current() -> Settings:
 def _validate(given: dict[str, Any]) -> None:
     # Imported here: the codec resolver and the progress module import
     # modules that import this one.
+    from ._filters import parse_filters
     from ._progress import check_progress
     from .codecs import resolve_compress
 
@@ -117,6 +124,8 @@ def _validate(given: dict[str, Any]) -> None:
         resolve_compress(given["compress"])
     if "progress" in given:
         check_progress(given["progress"])
+    if "filters" in given:
+        parse_filters(given["filters"])
 
 
 def check_positive_int(value: object, name: str) -> int:

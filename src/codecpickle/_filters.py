@@ -100,12 +100,19 @@ def parse_filters(value: object) -> str | int:
     )
 
 
-def filters_for(value: object, codec: Codec | None) -> str | int:
+def filters_for(value: object, codec: Codec | None, *, configured: bool = False) -> str | int:
     """:func:`parse_filters` for a dump with ``codec``: a forced filter
     needs a codec (uncompressed streams store arrays as they are, for
-    ``mmap_mode``)."""
+    ``mmap_mode``).
+
+    ``configured=True`` says ``value`` comes from a ``codecpickle.config``
+    block rather than the call: such a forced filter is a default for
+    compressed dumps, and an uncompressed dump inside the block goes
+    without it instead of failing."""
     policy = parse_filters(value)
     if codec is None and policy not in (AUTO, NONE):
+        if configured:
+            return NONE
         raise InvalidOptionError(
             f"filters={value!r} needs a compressed stream: filters transform array data "
             "before the codec, and this dump has no codec (give compress=...)."
