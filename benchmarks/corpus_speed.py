@@ -2,9 +2,12 @@
 
     python benchmarks/corpus_speed.py --before /tmp/before/src
     python benchmarks/corpus_speed.py --before /tmp/before/src --quick   # smoke run
+    python benchmarks/corpus_speed.py --before /tmp/before/src --tree other=/tmp/other/src
 
 ``--before`` is the ``src`` directory of another checkout (say, the commit
-before filters: ``git worktree add /tmp/before <commit>``).  Each case (one
+before filters: ``git archive <commit> src | tar -x -C /tmp/before``);
+``--tree name=src`` adds more trees, measured in the same run and compared
+with ``before`` as this tree is.  Each case (one
 tree, one workload, one operation) runs in a fresh process that imports
 codecpickle from that tree, touches and frees twice the payload first (see
 DESIGN.md section 3), and keeps the best of three calls; the trees alternate
@@ -46,6 +49,11 @@ def build(name: str, quick: bool) -> Any:
         return signal
     if name == "random_f64":
         return rng.standard_normal(size // 8)
+    if name == "uniform_f64":
+        return rng.random(size // 8)
+    if name == "sin_f64":
+        # The signal the old 10% raw probe stored raw.
+        return np.sin(np.arange(size // 8) / 1e5)
     if name == "dicts":
         return workloads.list_of_dicts(quick)
     if name == "dataframe":
@@ -55,7 +63,7 @@ def build(name: str, quick: bool) -> Any:
     raise ValueError(name)
 
 
-WORKLOADS = ("smooth_f32", "random_f64", "dicts", "dataframe", "forest")
+WORKLOADS = ("smooth_f32", "random_f64", "uniform_f64", "sin_f64", "dicts", "dataframe", "forest")
 
 
 def cached(name: str, quick: bool, cache: Path) -> Any:
@@ -96,6 +104,8 @@ def main() -> None:
     parser.add_argument("--before", type=Path, required=True, help="src/ of the other tree")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", help="comma-separated workload names")
+    parser.add_argument("--tree", action="append", default=[], metavar="NAME=SRC",
+                        help="another tree to measure (repeatable)")
     parser.add_argument("--json", type=Path, default=HERE / "corpus_speed.json")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -105,7 +115,11 @@ def main() -> None:
         name, op, target = json.loads(args.case)
         print(json.dumps(run_case(name, op, args.quick, cache, Path(target))))
         return
-    trees = {"before": args.before.resolve(), "now": (HERE.parent / "src").resolve()}
+    trees = {"before": args.before.resolve()}
+    for spec in args.tree:
+        label, _, src = spec.partition("=")
+        trees[label] = Path(src).resolve()
+    trees["now"] = (HERE.parent / "src").resolve()
     names = args.only.split(",") if args.only else WORKLOADS
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,16 +138,26 @@ def main() -> None:
                     results[name][f"{tree} {op}"] = json.loads(out)
                     print(name, tree, op, results[name][f"{tree} {op}"], file=sys.stderr)
     args.json.write_text(json.dumps(results, indent=1) + "\n")
-    print("| workload | size before MiB | size now MiB | dump s before | dump s now | "
-          "now/before dump speed | load s before | load s now | now/before load speed |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(table(results, list(trees)))
+
+
+def table(results: dict[str, dict[str, Any]], trees: list[str]) -> str:
+    """Markdown: size, dump and load seconds of every tree, and each tree's
+    speed relative to ``before`` (above 1: faster)."""
+    others = [tree for tree in trees if tree != "before"]
+    head = ["workload"] + [f"size {tree} MiB" for tree in trees]
+    for op in ("dump", "load"):
+        head += [f"{op} s {tree}" for tree in trees]
+        head += [f"{tree}/before {op} speed" for tree in others]
+    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for name, row in results.items():
-        b_dump, n_dump = row["before dump"], row["now dump"]
-        b_load, n_load = row["before load"], row["now load"]
-        print(f"| {name} | {b_dump['size'] / MiB:.1f} | {n_dump['size'] / MiB:.1f} | "
-              f"{b_dump['seconds']:.3f} | {n_dump['seconds']:.3f} | "
-              f"{b_dump['seconds'] / n_dump['seconds']:.2f} | {b_load['seconds']:.3f} | "
-              f"{n_load['seconds']:.3f} | {b_load['seconds'] / n_load['seconds']:.2f} |")
+        cells = [name] + [f"{row[f'{tree} dump']['size'] / MiB:.1f}" for tree in trees]
+        for op in ("dump", "load"):
+            cells += [f"{row[f'{tree} {op}']['seconds']:.3f}" for tree in trees]
+            base = row[f"before {op}"]["seconds"]
+            cells += [f"{base / row[f'{tree} {op}']['seconds']:.2f}" for tree in others]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -255,6 +255,35 @@ def test_near_random_floats_are_stored_raw_at_fast_levels():
     assert _chunk_states(data) == {(_filters.SHUFFLE, False)}
 
 
+def test_a_chunk_stored_raw_costs_only_the_screen():
+    calls = []
+
+    class Recording(codecpickle.codecs.zstd.ZstdCodec):  # type: ignore[name-defined]
+        def encode(self, data, itemsize=1):
+            calls.append(memoryview(data).nbytes)
+            return super().encode(data, itemsize)
+
+    pool = _filters.ScratchPool(0)
+    noise = memoryview(np.random.default_rng(0).random(4 * MiB // 8)).cast("B")
+    assert _probe.choose(Recording(), noise, 8, _filters.candidates(8), pool) == _probe.STORE_RAW
+    screen = _probe.SAMPLE_PIECES * _probe.SCREEN_PIECE
+    assert calls == [screen] * 3  # none, shuffle, delta on 16 KiB; nothing more
+    # A chunk that passes the screen has its filter picked on the whole sample.
+    calls.clear()
+    smooth = memoryview(np.sin(np.arange(4 * MiB // 8) / 1e5)).cast("B")
+    assert _probe.choose(Recording(), smooth, 8, _filters.candidates(8), pool) == _filters.DELTA
+    assert calls == [screen] * 3 + [_probe.SAMPLE_PIECES * _probe.SAMPLE_PIECE] * 3
+    # One candidate: the screen is the whole decision.
+    calls.clear()
+    rounded = memoryview(np.round(np.sin(np.arange(4 * MiB // 8) / 1e3), 2)).cast("B")
+    only = (_filters.NONE,)
+    assert _probe.choose(Recording(), rounded, 8, only, pool) == _filters.NONE
+    assert calls == [screen]
+    calls.clear()  # plain zstd saves 11% on the sine: stored raw at level 3
+    assert _probe.choose(Recording(), smooth, 8, only, pool) == _probe.STORE_RAW
+    assert calls == [screen]
+
+
 def test_the_minimum_saving_depends_on_level_and_chunk_size():
     big, small = _probe.MIN_PROBED_CHUNK, _probe.MIN_PROBED_CHUNK - 1
     zstd, zlib = codecpickle.codecs.ZstdCodec, codecpickle.codecs.ZlibCodec
@@ -294,11 +323,12 @@ def test_estimates_use_whole_elements_and_a_small_sample():
     pool = _filters.ScratchPool(0)
     choice = _probe.choose(Recording(), raw, 4, _filters.candidates(4), pool)
     assert choice in _filters.candidates(4)
-    assert len(calls) == 3
+    assert len(calls) == 6  # the screen, then the whole sample
+    screen = _probe.SAMPLE_PIECES * _probe.SCREEN_PIECE
     sample = _probe.SAMPLE_PIECES * _probe.SAMPLE_PIECE
-    assert all(size <= sample and size % 4 == 0 for size, _ in calls)
+    assert [size for size, _ in calls] == [screen] * 3 + [sample] * 3
     # The codec is told the element size only for unfiltered bytes.
-    assert [hint for _, hint in calls] == [4, 1, 1]
+    assert [hint for _, hint in calls] == [4, 1, 1, 4, 1, 1]
 
 
 # -- the option ------------------------------------------------------------------
