@@ -489,3 +489,20 @@ def test_corpus_benchmark_quick_run(tmp_path):
     for row in results["arrays"].values():
         assert set(row["methods"]) >= {"codecpickle", "zstd-3", "blosc2 default"}
         assert row["filters"]["best of 3"] >= row["filters"]["none"]
+
+
+def test_corpus_speed_benchmark_quick_run(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "speed.json"
+    src = str(root / "src")
+    table = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "corpus_speed.py"), "--before", src,
+         "--tree", f"same={src}", "--quick", "--only", "random_f64", "--json", str(out)],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    assert "| random_f64 |" in table
+    assert "same/before dump speed" in table
+    row = json.loads(out.read_text())["random_f64"]
+    assert set(row) == {f"{tree} {op}" for tree in ("before", "same", "now")
+                        for op in ("dump", "load")}
+    assert all(case["seconds"] > 0 for case in row.values())
