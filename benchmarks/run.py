@@ -229,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only the --baseline codecpickle variants")
     parser.add_argument("--json", type=Path, default=None, help="where to write the results")
     parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument("--merge-into", type=Path, default=None, metavar="JSON",
+                        help="write an earlier run's JSON with this run's rows in place of "
+                        "its rows of the same workload and label (re-measure some rows)")
     parser.add_argument("--table-from", type=Path, default=None, metavar="JSON",
                         help="print the table of an earlier run's JSON and exit")
     args = parser.parse_args(argv)
@@ -269,9 +272,30 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": time.perf_counter() - started,
         "rows": [asdict(r) for r in all_rows],
     }
+    if args.merge_into:
+        report = merge(json.loads(args.merge_into.read_text()), report)
+        all_rows = [Row(**{**r, "ops": tuple(r["ops"])}) for r in report["rows"]]
     json_path.write_text(json.dumps(report, indent=1))
     print(table(all_rows))
     return 0
+
+
+def merge(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """``earlier`` with ``later``'s rows in place of its rows of the same
+    workload and label (new ones after their workload's), both commands
+    recorded."""
+    fresh = {(r["workload"], r["label"]): r for r in later["rows"]}
+    rows = [fresh.pop((r["workload"], r["label"]), r) for r in earlier["rows"]]
+    for row in fresh.values():
+        last = max((i for i, r in enumerate(rows) if r["workload"] == row["workload"]),
+                   default=len(rows) - 1)
+        rows.insert(last + 1, row)
+    return {
+        **earlier,
+        "command": f"{earlier['command']}; then {later['command']}",
+        "seconds": earlier["seconds"] + later["seconds"],
+        "rows": rows,
+    }
 
 
 if __name__ == "__main__":

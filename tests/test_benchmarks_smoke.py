@@ -57,6 +57,31 @@ def test_quick_benchmark_run_records_every_case(tmp_path):
     assert len(table_rows) >= 1 + len(WORKLOADS) * len(EXPECTED_LABELS)
 
 
+def test_merge_replaces_rows_of_the_same_workload_and_label():
+    sys.path.insert(0, str(RUN.parent))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(RUN.parent))
+
+    def row(workload, label, seconds):
+        return {"workload": workload, "label": label, "seconds": seconds}
+
+    earlier = {"command": "python run.py", "seconds": 10.0, "machine": {"nproc": 2},
+               "rows": [row("a", "pickle", 1), row("a", "codecpickle", 2),
+                        row("b", "codecpickle", 3)]}
+    later = {"command": "python run.py --methods codecpickle", "seconds": 2.0,
+             "rows": [row("a", "codecpickle", 20), row("a", "codecpickle zstd:3", 21),
+                      row("c", "codecpickle", 30)]}
+    merged = run.merge(earlier, later)
+    assert merged["rows"] == [row("a", "pickle", 1), row("a", "codecpickle", 20),
+                              row("a", "codecpickle zstd:3", 21), row("b", "codecpickle", 3),
+                              row("c", "codecpickle", 30)]
+    assert merged["command"] == "python run.py; then python run.py --methods codecpickle"
+    assert merged["seconds"] == 12.0
+    assert merged["machine"] == {"nproc": 2}
+
+
 def test_safe_load_benchmark_prints_one_row_per_workload():
     script = ROOT / "benchmarks" / "safe_load.py"
     proc = subprocess.run(
