@@ -122,7 +122,10 @@ def dump(
     delta compresses a sample best; ``None`` uses none; ``"shuffle"`` or
     ``"delta"`` forces one wherever the element size allows it.  It applies
     to compressed streams only.  When not given, an enclosing
-    :func:`codecpickle.config` block may set it.
+    :func:`codecpickle.config` block may set it.  At the codec's default
+    level or a faster one, chunks of 1 MiB or more that no option shrinks by
+    15% are stored as they are (random floats: a few percent smaller for
+    several times the time); higher levels compress whatever shrinks.
 
     Invalid options raise :class:`~codecpickle.errors.InvalidOptionError`
     before ``file`` is created or truncated.
