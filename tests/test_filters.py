@@ -284,6 +284,20 @@ def test_a_chunk_stored_raw_costs_only_the_screen():
     assert calls == [screen]
 
 
+def test_the_screen_keeps_output_identical_for_any_thread_count():
+    rng = np.random.default_rng(5)
+    obj = {
+        "noise": rng.random(MiB),  # stored raw after the screen
+        "smooth": np.sin(np.arange(MiB) / 1e5),  # passes it: delta
+        "mixed": np.concatenate([rng.random(MiB // 2), np.arange(MiB // 2, dtype=np.float64)]),
+    }
+    outputs = {threads: codecpickle.dumps(obj, compress="zstd", threads=threads)
+               for threads in (1, 2, 3)}
+    assert len(set(outputs.values())) == 1
+    assert _chunk_states(outputs[1]) == {(0, True), (_filters.DELTA, False)}
+    assert_same(codecpickle.loads(outputs[2]), obj)
+
+
 def test_the_minimum_saving_depends_on_level_and_chunk_size():
     big, small = _probe.MIN_PROBED_CHUNK, _probe.MIN_PROBED_CHUNK - 1
     zstd, zlib = codecpickle.codecs.ZstdCodec, codecpickle.codecs.ZlibCodec
