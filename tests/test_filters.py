@@ -325,22 +325,6 @@ def test_small_arrays_go_out_of_band_when_a_filter_pays_off():
     assert 0x02 not in {r.kind for r in records}
 
 
-def test_arrays_from_16_kib_are_tried_for_filters():
-    # A small noisy slope of float32 (an elevation map's kind): byte shuffle
-    # pays off on it even at 25 KB.
-    rng = np.random.default_rng(0)
-    slope = np.add.outer(np.arange(80.0), np.arange(80.0)) * 0.37
-    grid = (slope + rng.standard_normal((80, 80))).astype(np.float32)
-    assert 16 << 10 <= grid.nbytes < 64 << 10
-    data = codecpickle.dumps(grid, compress="zstd")
-    assert _filter_ids(data) - {0}
-    assert len(data) < len(codecpickle.dumps(grid, compress="zstd", filters=None))
-    assert_same(codecpickle.loads(data), grid)
-    small = grid[:50]  # 14 KB: stays in band
-    _, records = walk(codecpickle.dumps(small, compress="zstd"))
-    assert 0x02 not in {r.kind for r in records}
-
-
 def test_estimates_use_whole_elements_and_a_small_sample():
     calls = []
 
