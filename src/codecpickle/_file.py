@@ -36,6 +36,7 @@ from . import _format as fmt
 from ._index import StreamIndex, read_index
 from ._lazy import ChunkCache, LazyUnpickler, read_chunk
 from ._manifest import writer_environment
+from ._progress import Reporter, reporting
 from ._sources import StreamSource
 from .codecs import Codec, codec_from_header
 from .errors import (
@@ -132,7 +133,8 @@ class File:
         (see the guide, "Lazy arrays", for which objects keep lazy arrays and
         which get real ones).  Otherwise, and for the other ``options``
         (``threads``, ``verify``, ``safe``, ``allow``, ``max_buffer_size``,
-        ``mmap_mode``), as :func:`codecpickle.load`.
+        ``mmap_mode``, ``progress``), as :func:`codecpickle.load`; a lazy
+        load's ``progress`` counts the opcode chunks read, out of their total.
         """
         if not lazy:
             return self._load_eagerly(options)
@@ -142,18 +144,22 @@ class File:
         codec: Codec | None = None
         if meta["codec"] != fmt.NO_CODEC:
             codec = codec_from_header(meta["codec"], meta.get("params", {}), meta.get("provider"))
-        opcodes = _Opcodes(self, index, codec)
-        unpickler = LazyUnpickler(self, opcodes, index, codec)
-        with writer_environment(index.manifest, None):
-            try:
-                result = unpickler.load()
-            except CodecPickleError:
-                raise
-            except MemoryError as exc:
-                raise SizeLimitError(f"the pickle stream asks for too much memory: {exc}") from exc
-            except (pickle.UnpicklingError, EOFError, struct.error, IndexError) as exc:
-                raise CorruptDataError(f"the pickle stream is damaged: {exc}") from exc
-        opcodes.finish()
+        total = sum(chunk.end - chunk.offset for chunk in index.opcode_chunks)
+        with reporting(options.get("progress"), total, "load") as reporter:
+            opcodes = _Opcodes(self, index, codec, reporter)
+            unpickler = LazyUnpickler(self, opcodes, index, codec)
+            with writer_environment(index.manifest, None):
+                try:
+                    result = unpickler.load()
+                except CodecPickleError:
+                    raise
+                except MemoryError as exc:
+                    raise SizeLimitError(
+                        f"the pickle stream asks for too much memory: {exc}"
+                    ) from exc
+                except (pickle.UnpicklingError, EOFError, struct.error, IndexError) as exc:
+                    raise CorruptDataError(f"the pickle stream is damaged: {exc}") from exc
+            opcodes.finish()
         if unpickler.used != len(index.payloads):
             raise CorruptDataError(
                 f"{len(index.payloads) - unpickler.used} payload record(s) were never used by "
@@ -201,10 +207,13 @@ class _Opcodes:
     """The opcode chunks of one stream as the file the unpickler reads,
     each read, checked and decoded when the unpickler gets to it."""
 
-    def __init__(self, file: File, index: StreamIndex, codec: Codec | None) -> None:
+    def __init__(
+        self, file: File, index: StreamIndex, codec: Codec | None, reporter: Reporter | None
+    ) -> None:
         self._file = file
         self._chunks = list(index.opcode_chunks)
         self._codec = codec
+        self._reporter = reporter
         self._next = 0
         self._data = memoryview(b"")
         self._pos = 0
@@ -216,6 +225,8 @@ class _Opcodes:
         self._next += 1
         self._data = memoryview(read_chunk(self._file, chunk, self._codec, 0))
         self._pos = 0
+        if self._reporter is not None:
+            self._reporter.advance(chunk.end - chunk.offset)
 
     def _take(self, limit: int) -> memoryview:
         while self._pos >= len(self._data):
@@ -259,7 +270,7 @@ class _Opcodes:
 # What a lazy load may be given: decoding happens when arrays are used, in
 # the thread that uses them, so ``threads`` has nothing to do.
 _LAZY_DEFAULTS = {"threads": None, "verify": True, "safe": None, "allow": None,
-                  "mmap_mode": None, "max_buffer_size": None}
+                  "mmap_mode": None, "max_buffer_size": None, "progress": None}
 
 
 def _check_lazy_options(options: dict[str, Any]) -> None:
@@ -269,7 +280,7 @@ def _check_lazy_options(options: dict[str, Any]) -> None:
     given = sorted(
         name
         for name, value in options.items()
-        if name not in ("threads", "max_buffer_size")
+        if name not in ("threads", "max_buffer_size", "progress")
         and value != _LAZY_DEFAULTS[name]
         and not (name == "safe" and value is False)  # an explicit unrestricted load
     )
@@ -288,7 +299,7 @@ def load_lazily(
     just past the stream, and must stay open while its lazy arrays are used."""
     _check_lazy_options(options)
     handle = open(file, storage_options=storage_options)
-    return handle.load(lazy=True)
+    return handle.load(lazy=True, progress=options.get("progress"))
 
 
 def _seekable(file: Any) -> bool:
