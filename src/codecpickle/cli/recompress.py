@@ -20,16 +20,19 @@ from ._common import (
     EXIT_OK,
     UsageError,
     add_progress_flag,
+    add_storage_flags,
     add_threads_flag,
     chunk_size,
     error,
     file_size,
     human_size,
+    is_remote,
     open_output,
     open_source,
     print_json,
     ratio,
     show_progress,
+    storage_options,
 )
 
 NAME = "recompress"
@@ -67,6 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not flush the new file to disk before renaming it")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
     add_progress_flag(parser)
+    add_storage_flags(parser)
 
 
 def parse_compress(text: str) -> Any:
@@ -90,13 +94,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("reading standard input needs -o OUT (or -o - for standard output)")
     threads = default_threads() if args.threads is None else args.threads
     target = args.file if args.output is None else args.output
+    options = storage_options(args, [args.file, target])
     started = time.perf_counter()
     try:
         total = file_size(args.file)
         bar = terminal_bar(f"recompress {args.file}", total) if show_progress(
             args.progress) else None
         try:
-            with open_source(args.file) as source, open_output(target, args.fsync) as out:
+            with (
+                open_source(args.file, options if is_remote(args.file) else None) as source,
+                open_output(target, args.fsync, options if is_remote(target) else None) as out,
+            ):
                 if bar is not None:
                     out = Reporter(bar.update, None).wrap_writer(out)
                 try:
