@@ -48,6 +48,8 @@ _PIECE = 16 << 20
 # and checksum in separate small reads.
 _STEP = 1 << 20
 _INTERVAL = 0.1
+# Bytes between two looks at the clock and the thresholds above.
+_CHECK = 64 << 10
 
 # Bars appear only for operations that last longer than this (seconds).
 _DELAY = 0.5
@@ -62,19 +64,30 @@ class Reporter:
         self._callback = callback
         self.total = total
         self.done = 0
+        #: Counting code calls :meth:`check` once ``done`` reaches this: the
+        #: common case (a small read) costs an addition and a comparison.
+        self.next_check = _CHECK
         self._reported = 0
         self._reported_at = time.monotonic()
 
     def advance(self, nbytes: int) -> None:
         self.done += nbytes
+        if self.done >= self.next_check:
+            self.check()
+
+    def check(self) -> None:
+        """Report ``done`` if a MiB or a tenth of a second has passed since
+        the last report (at most every :data:`_CHECK` bytes: no clock read
+        on every small read)."""
+        self.next_check = self.done + _CHECK
         # ``done`` may step back (a reader seeking back over bytes it read
         # to look at them): reports stay where they were until it passes.
+        now = time.monotonic()
         if self.done > self._reported and (
-            self.done - self._reported >= _STEP
-            or time.monotonic() - self._reported_at >= _INTERVAL
+            self.done - self._reported >= _STEP or now - self._reported_at >= _INTERVAL
         ):
             self._reported = self.done
-            self._reported_at = time.monotonic()
+            self._reported_at = now
             self._callback(self.done, self.total)
 
     def finish(self) -> None:
@@ -126,21 +139,30 @@ class _CountingReader:
 
     def __init__(self, file: Any, reporter: Reporter) -> None:
         self._file = file
+        self._read = file.read
         self._reporter = reporter
         if not callable(getattr(file, "readinto", None)):
             self.readinto = None  # the source then falls back on read()
 
     def read(self, size: int = -1) -> bytes:
-        data = self._file.read(size)
+        # Called for every record's kind, header and checksum: kept lean.
+        data = self._read(size)
         if data:
-            self._reporter.advance(len(data))
+            reporter = self._reporter
+            reporter.done += len(data)
+            if reporter.done >= reporter.next_check:
+                reporter.check()
         return data
 
     def readinto(self, buffer: Any) -> int:  # type: ignore[no-redef]
-        view = memoryview(buffer).cast("B")[:_PIECE]
-        count = self._file.readinto(view)
+        if type(buffer) is not memoryview or buffer.nbytes > _PIECE:
+            buffer = memoryview(buffer).cast("B")[:_PIECE]
+        count = self._file.readinto(buffer)
         if count:
-            self._reporter.advance(count)
+            reporter = self._reporter
+            reporter.done += count
+            if reporter.done >= reporter.next_check:
+                reporter.check()
         return count
 
     def readline(self, size: int = -1) -> bytes:

@@ -86,7 +86,8 @@ def byte_size(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE", help="a codecpickle file, or - for standard input")
+    parser.add_argument("file", metavar="FILE",
+                        help="a codecpickle file, a URL, or - for standard input")
     parser.add_argument("--codecs", nargs="+", metavar="CODEC",
                         help="what to try: none, NAME or NAME:LEVEL (default: every available "
                         "codec at its default level, plus zstd:1 and zstd:9)")
@@ -101,7 +102,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="measure at most this many raw bytes, such as 64M or 2G (default "
                         "256M; suffixes K, M, G, T are powers of 1024)")
     add_threads_flag(parser, "compressing and decompressing chunks")
-    parser.add_argument("--json", action="store_true", help="print JSON rows")
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON: the rows, the recommendation and what was measured")
     add_storage_flags(parser)
 
 

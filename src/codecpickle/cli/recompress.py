@@ -41,12 +41,14 @@ DESCRIPTION = """\
 Rewrite FILE with the codec given by --compress, record by record: every
 chunk is checked against its checksum, decompressed and compressed again
 with the new codec; nothing is unpickled, so this is safe on files from
-anywhere, and memory stays at a few chunks whatever the file's size.
+anywhere. Memory stays at a few chunks whatever the file's size (but for
+an uncompressed file read from standard input or a URL: about its largest
+array, which is read whole).
 
 Without -o, FILE is replaced atomically (the new file is written next to
 it and renamed over it only once complete); with -o OUT the result goes to
 OUT (also atomically), or to standard output with -o -. FILE may be - to
-read standard input (then -o is required).
+read standard input (then -o is required); FILE and OUT may be URLs.
 
 --compress takes the same forms as dump's compress argument: none, a codec
 name (zstd, lz4, gzip, zlib, bz2, lzma or a plugin's), name:level such as
@@ -55,11 +57,13 @@ zstd:9, or a level alone for zstd.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE", help="the file to rewrite, or - for standard input")
+    parser.add_argument("file", metavar="FILE",
+                        help="the file to rewrite: a path, a URL, or - for standard input")
     parser.add_argument("--compress", "-c", required=True, metavar="CODEC",
                         help="the new codec: none, NAME or NAME:LEVEL (e.g. zstd:9, lz4)")
     parser.add_argument("-o", "--output", metavar="OUT",
-                        help="write here instead of replacing FILE (- for standard output)")
+                        help="write here instead of replacing FILE: a path, a URL, or - for "
+                        "standard output")
     parser.add_argument("--filters", choices=("auto", "none", "shuffle", "delta"), default="auto",
                         help="array filters before the codec: auto (the default: chosen per "
                         "chunk, as dump does), none, shuffle or delta")

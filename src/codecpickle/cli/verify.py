@@ -39,8 +39,8 @@ NAME = "verify"
 SUMMARY = "check every checksum of files (fast, parallel, nothing unpickled)"
 DESCRIPTION = """\
 Read each FILE completely and check every record against its checksum:
-the header, every opcode and data chunk, every raw array payload and the
-END record of each object in the file. Nothing is unpickled, so verifying
+the header, every opcode and data chunk, every raw array payload, the END
+record and the trailer (format 2) of each object in the file. Nothing is unpickled, so verifying
 is safe on files from anywhere; checksums are computed on several threads.
 
 The first damage found is reported with its offset in the file and the
@@ -60,7 +60,8 @@ _MAX_PENDING_BYTES = 256 << 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", metavar="FILE", help="a file, or - for standard input")
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="a file, a URL (s3://, http://, ...), or - for standard input")
     parser.add_argument("--decode", action="store_true",
                         help="also decompress every compressed chunk")
     parser.add_argument("--reseal", action="store_true",
