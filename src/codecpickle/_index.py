@@ -337,7 +337,7 @@ class _Access:
         else:
             assert self._file is not None
             self._file.seek(offset)
-            source = StreamSource(self._file, self.size)
+            source = StreamSource(_ReadAhead(self._file), self.size)
         source.offset = offset
         return source
 
@@ -353,6 +353,38 @@ class _Access:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _ReadAhead:
+    """A seekable file read a few bytes ahead: a record's kind and header,
+    read separately by the walk, cost one read of the file (one request
+    over HTTP), and the seek past its stored bytes none."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+        self._ahead = b""
+
+    def read(self, size: int) -> bytes:
+        if size > len(self._ahead):
+            more = self._file.read(max(size - len(self._ahead), _PEEK))
+            self._ahead += more or b""
+        data, self._ahead = self._ahead[:size], self._ahead[size:]
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset -= len(self._ahead)
+        self._ahead = b""
+        return int(self._file.seek(offset, whence))
+
+    def seekable(self) -> bool:
+        return True
+
+
+# Bytes read at a time while scanning: enough for any record header (END v2
+# with its checksum is the longest), so one read serves a record's kind and
+# header.
+_PEEK = fmt.END_RECORD_V2.size + fmt.CHECKSUM.size
 
 
 def _seekable(file: Any) -> bool:
