@@ -382,9 +382,11 @@ class _ReadAhead:
 
 
 # Bytes read at a time while scanning: enough for any record header (END v2
-# with its checksum is the longest), so one read serves a record's kind and
-# header.
-_PEEK = fmt.END_RECORD_V2.size + fmt.CHECKSUM.size
+# with its checksum, or a raw payload's header with the most padding), so one
+# read serves a record's kind and header.
+_PEEK = max(
+    fmt.END_RECORD_V2.size + fmt.CHECKSUM.size, fmt.RAW_PAYLOAD_HEADER.size + fmt.ALIGNMENT
+)
 
 
 def _seekable(file: Any) -> bool:
