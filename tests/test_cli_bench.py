@@ -79,12 +79,17 @@ def test_damage_in_the_sampled_part_is_reported(two_arrays, tmp_path):
     assert b"damaged.cpkl" in result.stderr
 
 
+# The peak resident size of this process image (VmHWM: unlike ru_maxrss, not
+# inherited from the test process the child was forked from), in KiB.
+_PEAK_LINE = (
+    'print(status, next(line.split()[1] for line in open("/proc/self/status") '
+    'if line.startswith("VmHWM:")), file=sys.stderr)'
+)
 _PEAK = textwrap.dedent("""
-    import resource, sys
+    import sys
     from codecpickle.cli import main
     status = main(sys.argv[1:])
-    print(status, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
-""")
+""") + _PEAK_LINE
 
 
 def _peak_kib(*args: str) -> int:
@@ -95,6 +100,7 @@ def _peak_kib(*args: str) -> int:
     return int(peak)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_memory_stays_at_the_sample_size_for_a_larger_file(tmp_path):
     big = tmp_path / "big.cpkl"
     codecpickle.dump({"x": (np.arange(160 * MiB) % 251).astype(np.uint8)}, big,
@@ -106,3 +112,63 @@ def test_memory_stays_at_the_sample_size_for_a_larger_file(tmp_path):
     peak = _peak_kib("bench", str(big), *flags)
     # Holding the raw content would take 160 MiB more than the baseline.
     assert peak - baseline < 48 * 1024, (peak, baseline)
+
+
+# -- recompress from a pipe: raw payloads pass through in pieces ---------------
+
+
+@pytest.fixture(scope="module")
+def uncompressed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("raw") / "raw.cpkl"
+    rng = np.random.default_rng(9)
+    codecpickle.dump({"x": rng.random(3 * MiB // 8 * 10), "y": np.arange(1000)}, path)
+    return path
+
+
+@pytest.mark.parametrize("codec", ["none", "zstd:1"])
+def test_recompress_from_standard_input_matches_the_file_path(uncompressed, tmp_path, codec):
+    from_file = tmp_path / "from-file.cpkl"
+    cli("recompress", str(uncompressed), "-c", codec, "-o", str(from_file))
+    piped = cli("recompress", "-", "-c", codec, "-o", "-", stdin=uncompressed.read_bytes())
+    assert piped.stdout == from_file.read_bytes()
+
+
+def test_recompress_from_standard_input_refuses_a_damaged_raw_payload(uncompressed, tmp_path):
+    data = bytearray(uncompressed.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside the raw payload of "x"
+    out = tmp_path / "out.cpkl"
+    result = cli("recompress", "-", "-c", "lz4", "-o", str(out), stdin=bytes(data),
+                 check_status=1)
+    assert b"fail their checksum" in result.stderr
+    assert not out.exists()
+
+
+_PEAK_PIPE = textwrap.dedent("""
+    import io, sys
+    from codecpickle.cli import main
+    sys.stdin = io.TextIOWrapper(open(sys.argv[1], "rb"))  # "-": a stream, never mapped
+    status = main(sys.argv[2:])
+""") + _PEAK_LINE
+
+
+def _peak_pipe_kib(source: Path, *args: str) -> int:
+    result = subprocess.run([sys.executable, "-c", _PEAK_PIPE, str(source), *args],
+                            capture_output=True, timeout=300, check=True)
+    status, peak = result.stderr.decode().split()[-2:]
+    assert status == "0", result.stderr.decode()
+    return int(peak)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_recompress_from_a_stream_holds_chunks_not_arrays(tmp_path):
+    big = tmp_path / "big.cpkl"
+    codecpickle.dump({"x": (np.arange(160 * MiB) % 251).astype(np.uint8)}, big)
+    tiny = tmp_path / "tiny.cpkl"
+    codecpickle.dump({"x": np.zeros(16, np.uint8)}, tiny)
+    out = tmp_path / "out.cpkl"
+    flags = ("recompress", "-", "-c", "lz4", "--threads", "2", "-o", str(out))
+    baseline = _peak_pipe_kib(tiny, *flags)
+    peak = _peak_pipe_kib(big, *flags)
+    # Reading the 160 MiB array whole would take that much more.
+    assert peak - baseline < 96 * 1024, (peak, baseline)
+    assert out.stat().st_size < big.stat().st_size

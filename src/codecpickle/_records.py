@@ -121,6 +121,9 @@ class Record:
     #: PAYLOAD headers and their DATA chunks: the element size (version 2,
     #: 0 when not told), which filters work on.
     element_size: int = 0
+    #: Raw payloads walked with ``stream_raw_payloads=True`` from a stream:
+    #: their bytes, read in pieces as they are iterated (see RawPieces).
+    pieces: RawPieces | None = field(default=None, repr=False, compare=False)
 
     @property
     def filter_id(self) -> int:
@@ -171,6 +174,7 @@ def walk_stream(
     read_raw_payloads: bool = True,
     skip_stored: bool = False,
     read_trailer: bool = True,
+    stream_raw_payloads: bool = False,
 ) -> Iterator[Record]:
     """Yield the records after ``header`` up to and including END, leaving
     the source just past the END record (and, with ``read_trailer``, past
@@ -182,7 +186,10 @@ def walk_stream(
     instead of held whole (its record then has ``digest`` set).  With
     ``skip_stored=True`` the stored bytes of chunks and raw payloads, and
     their checksums, are stepped over (:func:`skip`): records then carry
-    neither ``stored`` nor ``expected``.
+    neither ``stored`` nor ``expected``.  With ``stream_raw_payloads=True``
+    a raw payload read from a stream carries :class:`RawPieces` instead of
+    its bytes, to be iterated before the next record is asked for (what is
+    left is read and checked then).
     """
     totals = StreamTotals() if totals is None else totals
     chunk_limit = header.chunk_size
@@ -231,11 +238,17 @@ def walk_stream(
             totals.payload_bytes += raw_size
             yield Record(kind, offset, source.offset, raw_size, 0, element_size=element_size)
         elif kind == fmt.KIND_RAW_PAYLOAD:
-            how = "skip" if skip_stored else "read" if read_raw_payloads else "hash"
-            record = _raw_payload(source, offset, ordinal, how, header.version)
+            how = (
+                "skip" if skip_stored
+                else "stream" if stream_raw_payloads and isinstance(source, StreamSource)
+                else "read" if read_raw_payloads else "hash"
+            )
+            record = _raw_payload(source, offset, ordinal, how, header)
             totals.payloads += 1
             totals.payload_bytes += record.raw_size
             yield record
+            if record.pieces is not None:
+                record.pieces.finish()
             ordinal += 1
         elif kind == fmt.KIND_END:
             yield _end(source, header, offset, ordinal, totals, read_trailer)
@@ -340,10 +353,13 @@ def read_raw_payload_header(source: Source, version: int) -> tuple[int, int, int
     return pad, element_size, size
 
 
-def _raw_payload(source: Source, offset: int, ordinal: int, how: str, version: int) -> Record:
+def _raw_payload(
+    source: Source, offset: int, ordinal: int, how: str, header: StreamHeader
+) -> Record:
     """A raw payload record: its bytes read (``how="read"``), hashed in
-    pieces (``"hash"``) or stepped over (``"skip"``); views from memory."""
-    pad, element_size, size = read_raw_payload_header(source, version)
+    pieces (``"hash"``), left to read in pieces (``"stream"``) or stepped
+    over (``"skip"``); views from memory."""
+    pad, element_size, size = read_raw_payload_header(source, header.version)
     _check_remaining(source, pad + size + fmt.CHECKSUM.size, "raw payload", offset)
     source.read_exact(pad, "raw payload padding")
     data_offset = source.offset
@@ -352,6 +368,14 @@ def _raw_payload(source: Source, offset: int, ordinal: int, how: str, version: i
         skip(source, size + fmt.CHECKSUM.size, "a raw payload")
         return Record(fmt.KIND_RAW_PAYLOAD, offset, data_offset, size, size, 0, ordinal,
                       element_size=element_size)
+    if how == "stream":
+        assert isinstance(source, StreamSource)
+        record = Record(fmt.KIND_RAW_PAYLOAD, offset, data_offset, size, size, 0, ordinal,
+                        element_size=element_size)
+        # Changed in place through mmap_mode="r+" on purpose: not checked.
+        pieces = RawPieces(source, record, verify=not header.mutable_raw_payloads)
+        object.__setattr__(record, "pieces", pieces)
+        return record
     if isinstance(source, MemorySource):
         stored = source.view(size, "a raw payload")
     elif how == "read":
@@ -368,6 +392,52 @@ def _raw_payload(source: Source, offset: int, ordinal: int, how: str, version: i
     expected = _read_checksum(source)
     return Record(fmt.KIND_RAW_PAYLOAD, offset, data_offset, size, size, 0, ordinal, expected,
                   stored, digest, element_size=element_size)
+
+
+class RawPieces:
+    """The bytes of a raw payload read from a stream, in fresh pieces of at
+    most 16 MiB as they are iterated (so a payload larger than memory can be
+    passed on), hashed on the way; its checksum is read and, with
+    ``verify``, checked once the last piece is out
+    (:class:`ChecksumMismatchError`).  Iterate once."""
+
+    def __init__(self, source: StreamSource, record: Record, *, verify: bool) -> None:
+        self._source = source
+        self._record = record
+        self._hasher = fmt.new_hasher(record.ordinal or 0)
+        self._left = record.raw_size
+        self._done = False
+        self.verify = verify
+
+    def __iter__(self) -> Iterator[memoryview]:
+        while self._left:
+            piece = memoryview(allocate(min(self._left, _PIECE), "raw payload", 0))
+            self._source.readinto_exact(piece, "a raw payload")
+            self._hasher.update(piece)
+            self._left -= piece.nbytes
+            yield piece
+        self._end()
+
+    def finish(self) -> None:
+        """Read (and hash) what was not iterated, then the checksum."""
+        while self._left:
+            piece = self._source.read_exact(min(self._left, _PIECE), "a raw payload")
+            self._hasher.update(piece)
+            self._left -= len(piece)
+        self._end()
+
+    def _end(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        expected = _read_checksum(self._source)
+        if self.verify and self._hasher.intdigest() != expected:
+            record = self._record
+            raise ChecksumMismatchError(
+                f"the {record.stored_size} bytes at offset {record.data_offset} "
+                f"({record.kind_name} record #{record.ordinal} at offset {record.offset}) "
+                "fail their checksum: the file is damaged"
+            )
 
 
 def _end(

@@ -41,9 +41,8 @@ DESCRIPTION = """\
 Rewrite FILE with the codec given by --compress, record by record: every
 chunk is checked against its checksum, decompressed and compressed again
 with the new codec; nothing is unpickled, so this is safe on files from
-anywhere. Memory stays at a few chunks whatever the file's size (but for
-an uncompressed file read from standard input or a URL: about its largest
-array, which is read whole).
+anywhere, and memory stays at a few chunks whatever the file's size (arrays
+stored uncompressed pass through in pieces of at most 16 MiB).
 
 Without -o, FILE is replaced atomically (the new file is written next to
 it and renamed over it only once complete); with -o OUT the result goes to
