@@ -86,15 +86,20 @@ _PEAK_LINE = (
     'if line.startswith("VmHWM:")), file=sys.stderr)'
 )
 _PEAK = textwrap.dedent("""
-    import sys
+    import io, sys
     from codecpickle.cli import main
-    status = main(sys.argv[1:])
+    if sys.argv[1]:  # standard input read from this file: a stream, never mapped
+        sys.stdin = io.TextIOWrapper(open(sys.argv[1], "rb"))
+    status = main(sys.argv[2:])
 """) + _PEAK_LINE
 
 
-def _peak_kib(*args: str) -> int:
-    result = subprocess.run([sys.executable, "-c", _PEAK, *args], capture_output=True,
-                            timeout=300, check=True)
+def _peak_kib(*args: str, stdin: Path | None = None) -> int:
+    """The command line's peak resident size (KiB) running ``args``."""
+    result = subprocess.run(
+        [sys.executable, "-c", _PEAK, "" if stdin is None else str(stdin), *args],
+        capture_output=True, timeout=300, check=True,
+    )
     status, peak = result.stderr.decode().split()[-2:]
     assert status == "0", result.stderr.decode()
     return int(peak)
@@ -143,22 +148,6 @@ def test_recompress_from_standard_input_refuses_a_damaged_raw_payload(uncompress
     assert not out.exists()
 
 
-_PEAK_PIPE = textwrap.dedent("""
-    import io, sys
-    from codecpickle.cli import main
-    sys.stdin = io.TextIOWrapper(open(sys.argv[1], "rb"))  # "-": a stream, never mapped
-    status = main(sys.argv[2:])
-""") + _PEAK_LINE
-
-
-def _peak_pipe_kib(source: Path, *args: str) -> int:
-    result = subprocess.run([sys.executable, "-c", _PEAK_PIPE, str(source), *args],
-                            capture_output=True, timeout=300, check=True)
-    status, peak = result.stderr.decode().split()[-2:]
-    assert status == "0", result.stderr.decode()
-    return int(peak)
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_recompress_from_a_stream_holds_chunks_not_arrays(tmp_path):
     big = tmp_path / "big.cpkl"
@@ -167,8 +156,8 @@ def test_recompress_from_a_stream_holds_chunks_not_arrays(tmp_path):
     codecpickle.dump({"x": np.zeros(16, np.uint8)}, tiny)
     out = tmp_path / "out.cpkl"
     flags = ("recompress", "-", "-c", "lz4", "--threads", "2", "-o", str(out))
-    baseline = _peak_pipe_kib(tiny, *flags)
-    peak = _peak_pipe_kib(big, *flags)
+    baseline = _peak_kib(*flags, stdin=tiny)
+    peak = _peak_kib(*flags, stdin=big)
     # Reading the 160 MiB array whole would take that much more.
     assert peak - baseline < 96 * 1024, (peak, baseline)
     assert out.stat().st_size < big.stat().st_size
