@@ -17,9 +17,13 @@ from codecpickle._atomic import TEMP_SUFFIX
 # lzma: each chunk takes tens of seconds here, so a dump that waited for
 # running chunks would be obvious.
 _CHILD = """
+import signal
 import sys
 import numpy as np
 import codecpickle
+# As in an interactive program: a test run started in the background by a
+# non-interactive shell ignores SIGINT, and children inherit that.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 data = np.random.default_rng(0).standard_normal(32 << 20).astype(np.float32).round(2)
 print("ready", flush=True)
 codecpickle.dump(data, sys.argv[1], compress=("lzma", 6), chunk_size=64 << 20,
