@@ -271,3 +271,37 @@ def test_damaged_and_unknown_foreign_files(tmp_path: Path):
         damaged[rng.integers(len(damaged))] ^= 1 << rng.integers(8)
         with contextlib.suppress(codecpickle.CodecPickleError):
             codecpickle.inspect(bytes(damaged))
+
+
+class _Reduces:
+    """Pickles as the reduction it is given (nothing of it ever runs)."""
+
+    def __init__(self, reduction: Any) -> None:
+        self.reduction = reduction
+
+    def __reduce__(self) -> Any:
+        return self.reduction
+
+
+def test_hostile_shapes_cost_no_time():
+    import time
+
+    from joblib.numpy_pickle import NumpyArrayWrapper
+
+    # A joblib wrapper declaring more data than exists: refused at once.
+    state = {"subclass": np.ndarray, "shape": (2**62, 2**62), "order": "C",
+             "dtype": np.dtype("f8"), "allow_mmap": False}
+    wrapper = _Reduces((NumpyArrayWrapper, (np.ndarray, (1,), "C", np.dtype("f8")), state))
+    with pytest.raises(codecpickle.CorruptDataError, match="more array data"):
+        codecpickle.inspect(pickle.dumps(wrapper, protocol=4))
+    # numpy reductions whose shape is 64 ints of 4000 digits, memoized and
+    # used 3000 times: the size is not multiplied out.
+    huge = tuple([10**4000] * 64)
+    from numpy._core.multiarray import _reconstruct as reconstruct
+    item = _Reduces((reconstruct, (np.ndarray, (0,), b"b"),
+                     (1, huge, np.dtype("f8"), False, "x")))
+    data = pickle.dumps([_Reduces(item.reduction) for _ in range(3000)], protocol=4)
+    start = time.perf_counter()
+    found = codecpickle.inspect(data)
+    assert time.perf_counter() - start < 10
+    assert all(a.raw_bytes == 0 for a in found.objects[0].arrays)

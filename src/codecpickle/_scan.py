@@ -394,6 +394,23 @@ def dtype_layout(value: Any) -> tuple[int, bool] | None:
     return int(digits) * (4 if kind == "U" else 1), has_objects
 
 
+def _nbytes(shape: tuple[int, ...], itemsize: int) -> int | None:
+    """``itemsize`` times the product of ``shape``; None past 2**63 (no
+    array is that large, and the product of a hostile shape's huge ints
+    would cost time)."""
+    total = itemsize
+    for length in shape:
+        if length >= _TOO_LARGE:
+            return 0 if 0 in shape else None
+        total *= length
+        if total >= _TOO_LARGE:
+            return 0 if 0 in shape else None
+    return total
+
+
+_TOO_LARGE = 1 << 63
+
+
 def _is_joblib_wrapper(value: Any) -> bool:
     if isinstance(value, _Call):
         value = value.func
@@ -733,9 +750,7 @@ class OpcodeScanner:
         if isinstance(data, _InBand):
             inband = data.size
         elif layout is not None and not layout[1]:
-            inband = layout[0]
-            for length in shape:
-                inband *= length
+            inband = _nbytes(shape, layout[0])
         self.result.arrays.append(
             ArrayCall(constructor, shape, dtype, "F" if fortran else "C", None, inband,
                       self._opcode_offset)
@@ -771,9 +786,9 @@ class OpcodeScanner:
         start = cursor.offset
         if items.get("numpy_array_alignment_bytes") is not None:
             cursor.skip(cursor.byte())  # a padding length, then the padding
-        nbytes = itemsize
-        for length in shape:
-            nbytes *= length
+        nbytes = _nbytes(shape, itemsize)
+        if nbytes is None:
+            raise self._error("a joblib array wrapper declares more array data than can exist")
         cursor.skip(nbytes)
         self.result.inline_bytes += cursor.offset - start
         self.result.arrays.append(ArrayCall(constructor, shape, dtype, order, None, nbytes,
