@@ -328,6 +328,20 @@ def test_restricted_lazy_loads_keep_arrays_lazy(compress):
     assert isinstance(lazy["vector"], codecpickle.LazyArray)
 
 
+def test_restricted_lazy_loads_of_pandas_objects_get_real_arrays_from_them_on():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": np.arange(300_000), "b": np.arange(300_000.0)})
+    data = codecpickle.dumps({"x": np.arange(300_000.0), "frame": frame, "y": np.ones(300_000)})
+    with codecpickle.open(io.BytesIO(data)) as file:
+        lazy = file.load(lazy=True, allow=codecpickle.PANDAS_GLOBALS)
+        assert isinstance(lazy["x"], codecpickle.LazyArray)
+        assert type(lazy["y"]) is np.ndarray
+        pd.testing.assert_frame_equal(lazy["frame"], frame)
+    with pytest.raises(codecpickle.ForbiddenGlobalError) as refused:
+        codecpickle.load(io.BytesIO(data), lazy=True, safe=True)
+    assert "codecpickle._construct_pandas.frame" in refused.value.names
+
+
 def test_restricted_lazy_loads_refuse_what_restricted_loads_refuse():
     obj = {"a": np.arange(300_000), "plain": Plain(np.arange(300_000.0)), "path": Path("x")}
     data = codecpickle.dumps(obj)

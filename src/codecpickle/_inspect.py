@@ -41,6 +41,7 @@ from .errors import (
     CorruptDataError,
     EmptyInputError,
     InvalidOptionError,
+    NotCodecPickleFileError,
 )
 
 __all__ = [
@@ -345,14 +346,25 @@ def untrusted_types(
 
 
 def _inspect_input(file: Any, allowed: frozenset[str]) -> tuple[ObjectInfo, ...]:
-    file, foreign = sniff(file)  # plain pickles and joblib files, as load() finds them
-    if foreign is not None:
-        return inspect_foreign(file, foreign, allowed, _summary)
     size = _remaining(file) if _seekable(file) else None
     if size is None:
+        # Plain pickles and joblib files, as load() finds them: from the
+        # first bytes (served again to whichever walk follows).
+        file, foreign = sniff(file)
+        if foreign is not None:
+            return inspect_foreign(file, foreign, allowed, _summary)
         return _inspect_sequential(file, allowed)
     start = file.tell()
-    indexes = list(iter_indexes(file))  # leaves the position where it was
+    try:
+        indexes = list(iter_indexes(file))  # leaves the position where it was
+    except NotCodecPickleFileError:
+        # Not looked for first: over a URL, reading the first bytes of a
+        # codecpickle file would cost a request its index does not need.
+        file.seek(start)
+        file, foreign = sniff(file)
+        if foreign is None:
+            raise
+        return inspect_foreign(file, foreign, allowed, _summary)
     objects = tuple(_inspect_indexed(file, index, start, allowed) for index in indexes)
     file.seek(indexes[-1].end)  # just past the last stream, as load leaves it
     return objects
