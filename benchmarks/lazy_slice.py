@@ -10,6 +10,8 @@ server on 127.0.0.1 (``tests/s3_server.py``: a real HTTP S3 API in a thread
 of this process, objects kept in memory), then measures, each in a fresh
 process (so no decoded data, connection or allocator state is shared):
 
+- ``connect`` (S3 only): one ``HeadObject`` request from a new process, the
+  fixed cost (client set-up) that every S3 row includes;
 - ``index``: ``read_index`` alone (local only);
 - ``inspect``: ``codecpickle.inspect`` of the file or URL;
 - ``lazy``: ``codecpickle.open`` + ``load(lazy=True)`` + a 1 MiB slice of
@@ -112,14 +114,14 @@ class S3Counter:
         return sum(self.calls.values())
 
 
-def make(path: str, gib: float, compress: str) -> dict[str, Any]:
+def make(path: str, gib: float, compress: str, array_mib: int = ARRAY_MIB) -> dict[str, Any]:
     import numpy as np
 
     import codecpickle
 
     rng = np.random.default_rng(0)
-    count = max(1, int(gib * 1024 / ARRAY_MIB))
-    rows = ARRAY_MIB * MiB // 8
+    count = max(1, int(gib * 1024 / array_mib))
+    rows = array_mib * MiB // 8
     arrays = {
         f"a{i:03d}": np.cumsum(rng.standard_normal(rows)).round(2) for i in range(count)
     }
@@ -154,6 +156,13 @@ def _work(target: Any, what: str, options: dict[str, Any] | None) -> float:
             assert isinstance(piece, np.ndarray)
             assert piece.nbytes == MiB
             return float(piece.sum())
+    if what == "connect":
+        # One request (HeadObject) from a new process: the fixed cost of
+        # reaching the store (client set-up included) in every row below.
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(target, **(options or {}))
+        return float(fs.info(path)["size"])
     if what == "inspect":
         found = codecpickle.inspect(target, storage_options=options)
         return float(len(found.objects[0].arrays))
@@ -214,6 +223,7 @@ def _s3_copy(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 LABELS = {
+    "connect": "one HeadObject (client set-up included)",
     "index": "read_index",
     "inspect": "inspect",
     "lazy": "open + lazy load + 1 MiB slice",
@@ -225,6 +235,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gib", type=float, default=2.0, help="raw size of the arrays")
     parser.add_argument("--compress", default="zstd:3")
+    parser.add_argument("--array-mib", type=int, default=ARRAY_MIB, help="size of each array")
     parser.add_argument("--no-s3", action="store_true", help="measure the local file only")
     parser.add_argument("--measure", nargs=2, metavar=("TARGET", "WHAT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -234,7 +245,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
         path = os.path.join(tmp, "arrays.cpkl")
-        made = make(path, args.gib, args.compress)
+        made = make(path, args.gib, args.compress, args.array_mib)
         env = dict(os.environ)
         for what in ("index", "inspect", "lazy", "load"):
             rows.append(_run(path, what, env))
@@ -243,7 +254,7 @@ def main() -> None:
                 # The server's environment (dummy credentials, no ~/.aws)
                 # is in os.environ while it runs.
                 env = {**os.environ, _S3_OPTIONS_ENV: json.dumps(options)}
-                for what in ("inspect", "lazy", "load"):
+                for what in ("connect", "inspect", "lazy", "load"):
                     rows.append(_run(url, what, env))
     print(f"{made['arrays']} arrays, {made['raw_bytes'] / MiB:.0f} MiB raw, "
           f"{made['file_bytes'] / MiB:.0f} MiB file ({args.compress}), dumped in "
