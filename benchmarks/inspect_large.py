@@ -119,7 +119,7 @@ def main() -> None:
         for _ in range(3):  # alternating, best of 3 each, in CPU seconds (a busy machine)
             # Trusted input: the opcode budget for hostile streams (8 opcode
             # bytes per input byte) would refuse these dicts, which zstd
-            # compresses about 8x.
+            # compresses more than 8x.
             restricted = min(restricted, _cpu(
                 lambda: codecpickle.loads(data, safe=True, max_buffer_size=1 << 30)))
             scan = min(scan, _cpu(lambda: scan_opcodes(opcodes)))
