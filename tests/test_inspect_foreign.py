@@ -305,3 +305,18 @@ def test_hostile_shapes_cost_no_time():
     found = codecpickle.inspect(data)
     assert time.perf_counter() - start < 10
     assert all(a.raw_bytes == 0 for a in found.objects[0].arrays)
+
+
+def test_urls_and_standard_input(tmp_path: Path):
+    fsspec = pytest.importorskip("fsspec")
+    data = gzip.compress(pickle.dumps({"a": np.arange(5), "p": FORBIDDEN["path"]}, protocol=5))
+    with fsspec.open("memory://foreign-inspect/p.pkl.gz", "wb") as handle:
+        handle.write(data)
+    found = codecpickle.inspect("memory://foreign-inspect/p.pkl.gz")
+    assert (found.objects[0].format, found.objects[0].codec) == ("pickle", "gzip")
+    assert found.untrusted == ["pathlib.PurePosixPath"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "codecpickle", "inspect", "--untrusted", "-"],
+        input=data, capture_output=True, check=True,
+    )
+    assert shown.stdout.decode().split() == ["pathlib.PurePosixPath"]
