@@ -282,10 +282,11 @@ def test_masked_arrays_and_matrices_are_read_whole():
 
 @pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("codec", make_golden.CODECS)
-def test_golden_files_load_lazily(codec, version):
+@pytest.mark.parametrize("safe", [False, True])
+def test_golden_files_load_lazily(codec, version, safe):
     path = make_golden.golden_dir(version) / f"{codec}.cpkl"
     with codecpickle.open(path) as file:
-        lazy = file.load(lazy=True)
+        lazy = file.load(lazy=True, safe=safe)
         if codec == "none":
             assert isinstance(lazy["float64"], codecpickle.LazyArray)
         assert_same(_materialise(lazy), make_golden.golden_object())
