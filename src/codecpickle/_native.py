@@ -17,6 +17,7 @@ This is an internal API for readers of foreign formats as well::
     dtype = translator.dtype_from_state("V16", False, state)   # a dtype BUILD state
     dtype = translator.dtype_from_descr(("struct", ...))       # a codecpickle description
     array = translator.array(shape, dtype, "C", data)          # bytes-like or list
+    check_object_arrays(translator.object_arrays)               # when the load ends
     array = translator.array_from_state(np.ndarray, state)      # ndarray BUILD state
     value = translator.scalar(dtype, data)                      # multiarray.scalar args
 
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import _construct as construct
+from ._cycles import holds_objects
 from ._descr import DescrParser, plain_dtype, refuse, string_dtype
 from ._descr import struct_dtype as _struct_dtype
 from ._descr import subarray_dtype as _subarray_dtype
@@ -66,6 +68,9 @@ class Translator:
         self.parser = parser if parser is not None else DescrParser()
         # id(dtype) -> (dtype, tree nodes, depth)
         self._known: dict[int, tuple[np.dtype, int, int]] = {}
+        #: Every array of Python objects built, for the cycle check that
+        #: ends a restricted load (``_cycles.py``).
+        self.object_arrays: list[np.ndarray] = []
 
     # -- dtypes ----------------------------------------------------------------------
 
@@ -223,9 +228,12 @@ class Translator:
         """An array from checked parts (see :func:`construct.build_array`);
         ``max_items`` bounds the elements of arrays whose data the input
         does not hold (made empty, or of zero-size items)."""
-        return construct.build_array(
+        result = construct.build_array(
             shape, self.known(dtype), order, data, max_bytes=self.max_bytes, max_items=max_items
         )
+        if holds_objects(result):
+            self.object_arrays.append(result)
+        return result
 
     def array_from_state(self, cls: Any, state: Any) -> np.ndarray:
         """What ``ndarray.__setstate__(state)`` on an empty ``cls`` instance

@@ -44,6 +44,7 @@ import numpy as np
 
 from . import _construct as construct
 from ._admitted import BUILDERS, POLICIES, PendingArray, PendingDtype
+from ._cycles import check_object_arrays
 from ._native import Translator
 from ._reader import ContainerReader, bounded_readline
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS, forbidden_globals, resolve
@@ -156,11 +157,14 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
                     f"the stream starts {self.pending} numpy object(s) in numpy's own way "
                     "but never gives their state, which no genuine stream does; refused"
                 ) from None
-            return stop.value
+            result = stop.value
         except ForbiddenGlobalError as refused:
             if not refused.names:
                 raise
             raise self._every_forbidden(refused, key, stream) from None
+        # Only now: a stream can close a cycle after an array is built.
+        check_object_arrays(self.translator.object_arrays)
+        return result
 
     def admits(self, module: str, name: str) -> bool:
         """Whether :meth:`find_class` would accept ``module.name``, decided
