@@ -332,10 +332,30 @@ def test_keys_nested_too_deeply_are_refused_before_they_are_hashed(site: bytes) 
         b"\x90": P4 + b"\x8f(" + deep + b"\x90.",  # ADDITEMS
         b"d": b"(" + deep + b"Nd.",  # DICT
     }[site]
-    with pytest.raises(CorruptDataError, match="nested more than"):
+    with pytest.raises(CorruptDataError, match=f"more than {MAX_KEY_NESTING} levels"):
         codecpickle.loads(container(opcodes, "zstd"), safe=True, max_buffer_size=1 << 22)
     shallow = b")" + b"\x85" * (MAX_KEY_NESTING - 1)
     assert codecpickle.loads(container(P4 + b"}" + shallow + b"Ns."), safe=True)
+
+
+@pytest.mark.parametrize("opcode", [b"\x85", b"K\x01\x86", b"K\x01K\x02\x87", b"(K\x01t"])
+def test_tuples_nested_too_deeply_are_refused_wherever_they_go(opcode: bytes) -> None:
+    # hash() of a tuple nested a million levels deep crashes CPython: the
+    # load refuses it even when it is only returned.
+    if opcode == b"(K\x01t":  # TUPLE: its MARK comes first
+        deep = b"(" * (MAX_KEY_NESTING + 1) + b")" + b"K\x01t" * (MAX_KEY_NESTING + 1)
+    else:
+        deep = b")" + opcode * (MAX_KEY_NESTING + 1)
+    with pytest.raises(CorruptDataError, match=f"more than {MAX_KEY_NESTING} levels"):
+        codecpickle.loads(container(P4 + deep + b"."), safe=True)
+    nested: Any = ()
+    for _ in range(400):  # as deep as the pickler's recursion goes
+        nested = (nested, 1)
+    assert codecpickle.loads(pickle.dumps(nested, protocol=2), safe=True) == nested
+    func = _global("builtins", "tuple")
+    tupled = P4 + func + b"]" + b")" + b"\x85" * (MAX_KEY_NESTING - 1) + b"a\x85R."
+    with pytest.raises(CorruptDataError, match=f"more than {MAX_KEY_NESTING} levels"):
+        codecpickle.loads(container(tupled), safe=True)
 
 
 def test_a_large_key_hashed_again_and_again_is_charged() -> None:

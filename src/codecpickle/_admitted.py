@@ -378,7 +378,10 @@ def _from_materialized(cls: type) -> Policy:
             load.spend(1 + len(source) // _per_unit(source))
             if cls in _HASHING:
                 load.keys.check(_keys_of(cls, source))
-        return cls(*args)
+        result = cls(*args)
+        if cls is tuple and tuple in map(type, result):
+            load.keys.note_tuple(result)
+        return result
 
     return build
 

@@ -62,6 +62,8 @@ class KeyGuard:
         # id(tuple or frozenset) -> (it, nested items, depth), for keys seen
         # before (a stream reuses a memoized key for free).
         self._sizes: dict[int, tuple[Any, int, int]] = {}
+        # id(tuple) -> (it, depth) for the tuples the load built that hold tuples.
+        self._depths: dict[int, tuple[tuple[Any, ...], int]] = {}
         # id(container) -> (it, {hash: distinct keys seen with it})
         self._hashes: dict[int, tuple[Any, dict[int, int]]] = {}
 
@@ -103,6 +105,25 @@ class KeyGuard:
                     )
         if cost:
             self._spend(cost)
+
+    def note_tuple(self, value: tuple[Any, ...]) -> None:
+        """Note a tuple the load built from items that include tuples;
+        refuse it if tuples now nest more than :data:`MAX_KEY_NESTING`
+        levels deep (hashing it, as any caller may, would crash CPython)."""
+        depths = self._depths
+        depth = 1
+        for item in value:
+            if type(item) is tuple:
+                known = depths.get(id(item))
+                item_depth = known[1] if known is not None and known[0] is item else 1
+                depth = max(depth, item_depth + 1)
+        if depth > MAX_KEY_NESTING:
+            raise refuse(
+                f"nests tuples more than {MAX_KEY_NESTING} levels deep, which CPython hashes "
+                "by recursing in C"
+            )
+        if depth > 1:
+            depths[id(value)] = (value, depth)
 
     def _counts(self, target: Any) -> dict[int, int]:
         if target is None:

@@ -504,8 +504,48 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self.metastack.append(self.stack)
         self.stack = []
         self.append = self.stack.append
+        self.spend(1)  # twice a cheap opcode: a list and a bound method
 
     dispatch[pickle.MARK[0]] = load_mark
+
+    # -- tuples ------------------------------------------------------------------------
+    # Tuples nested in tuples are noted (and refused past a depth): CPython
+    # hashes them by recursing in C, without a check.
+
+    def load_tuple(self) -> None:
+        value = tuple(self.pop_mark())
+        if _TUPLE in map(type, value):
+            self.keys.note_tuple(value)
+        self.append(value)
+
+    dispatch[pickle.TUPLE[0]] = load_tuple
+
+    def load_tuple1(self) -> None:
+        stack = self.stack
+        value = stack[-1] = (stack[-1],)
+        if type(value[0]) is tuple:
+            self.keys.note_tuple(value)
+
+    dispatch[pickle.TUPLE1[0]] = load_tuple1
+
+    def load_tuple2(self) -> None:
+        stack = self.stack
+        second = stack.pop()
+        value = stack[-1] = (stack[-1], second)
+        if type(second) is tuple or type(value[0]) is tuple:
+            self.keys.note_tuple(value)
+
+    dispatch[pickle.TUPLE2[0]] = load_tuple2
+
+    def load_tuple3(self) -> None:
+        stack = self.stack
+        third = stack.pop()
+        second = stack.pop()
+        value = stack[-1] = (stack[-1], second, third)
+        if _TUPLE in map(type, value):
+            self.keys.note_tuple(value)
+
+    dispatch[pickle.TUPLE3[0]] = load_tuple3
 
     # -- text opcodes ------------------------------------------------------------------
     # Protocol 0 spells integers (and memo keys) as decimal text, which
@@ -727,6 +767,7 @@ class _OpcodeStream(io.RawIOBase):
 
 
 _OBJECT = np.dtype("O")
+_TUPLE = tuple
 _READ_AHEAD = 64 << 10  # the size of the frames picklers write
 _OPCODE_BLOCK_SIZE = 256
 _OPCODE_BLOCK = range(_OPCODE_BLOCK_SIZE)
