@@ -289,9 +289,7 @@ def genuine(quick: bool, match: str) -> None:
             {},
         ),
         "1e6 equal small tuples (distinct objects), zstd": (
-            lambda: codecpickle.dumps(
-                _distinct_tuples(1_000_000 // n), compress="zstd"
-            ),
+            lambda: codecpickle.dumps(_distinct_tuples(1_000_000 // n), compress="zstd"),
             {},
         ),
         "1e6 equal small tuples (distinct objects), plain pickle zstd": (

@@ -62,8 +62,12 @@ class KeyGuard:
         # id(tuple or frozenset) -> (it, nested items, depth), for keys seen
         # before (a stream reuses a memoized key for free).
         self._sizes: dict[int, tuple[Any, int, int]] = {}
-        # id(tuple) -> (it, depth) for the tuples the load built that hold tuples.
-        self._depths: dict[int, tuple[tuple[Any, ...], int]] = {}
+        # id(tuple) -> depth, for the tuples the load built that hold tuples.
+        # Not holding them (args tuples would live as long as the load): an
+        # id reused by a tuple of depth 1 may read an older, larger depth,
+        # never a smaller one, as a tuple is noted when it is made and its
+        # items outlive it.
+        self._depths: dict[int, int] = {}
         # id(container) -> (it, {hash: distinct keys seen with it})
         self._hashes: dict[int, tuple[Any, dict[int, int]]] = {}
 
@@ -114,16 +118,14 @@ class KeyGuard:
         depth = 1
         for item in value:
             if type(item) is tuple:
-                known = depths.get(id(item))
-                item_depth = known[1] if known is not None and known[0] is item else 1
-                depth = max(depth, item_depth + 1)
+                depth = max(depth, depths.get(id(item), 1) + 1)
         if depth > MAX_KEY_NESTING:
             raise refuse(
                 f"nests tuples more than {MAX_KEY_NESTING} levels deep, which CPython hashes "
                 "by recursing in C"
             )
         if depth > 1:
-            depths[id(value)] = (value, depth)
+            depths[id(value)] = depth
 
     def _counts(self, target: Any) -> dict[int, int]:
         if target is None:

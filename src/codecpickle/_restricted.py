@@ -19,8 +19,14 @@ of known attacks:
   sets, deques; a ChainMap's maps; the pending numpy objects of numpy's own
   pickles, which are translated; instances of classes given with
   ``allow=``).  Nothing that existed before the load is changed.
-* **Budgets**: total opcode bytes, integer size, dtype tree size and depth,
-  and every size an opcode declares (against ``max_buffer_size``).
+* **Budgets**: one work budget (``_budget.py``: opcodes dispatched, bytes
+  read, and what constructors and hashing charge), integer size, dtype tree
+  size and depth, MARK depth, keys checked before they are hashed
+  (``_keys.py``), and every size an opcode declares (against
+  ``max_buffer_size``).
+* **Shapes numpy cannot take**: when the stream ends, reference cycles
+  through object arrays and object arrays nested too deeply are refused
+  (``_cycles.py``): numpy recurses through them in C without a bound.
 
 The C unpickler has no hooks for these opcodes, so restricted loads run the
 standard library's pure-Python unpickler, ``pickle._Unpickler`` (the
@@ -64,6 +70,7 @@ from ._sources import default_buffer_limit
 from .errors import CodecPickleError, CorruptDataError, ForbiddenGlobalError, SizeLimitError
 
 __all__ = ["RestrictedUnpickler", "int_digit_limit"]
+
 
 def int_digit_limit() -> int:
     """The most decimal digits an integer in a restricted load may have:
@@ -144,6 +151,8 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
                         raise EOFError
                     dispatch[key[0]](self)
                 spend(_OPCODE_BLOCK_SIZE)
+                if len(self.metastack) > MAX_MARK_DEPTH:
+                    _too_many_marks()
         except pickle._Stop as stop:  # type: ignore[attr-defined]
             # Bytes the buffered reader holds past STOP are still the
             # reader's to account for (ContainerReader.finish refuses them).
@@ -444,7 +453,9 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         items = self.pop_mark()
         target = self.stack[-1]
         self._check_changeable(target, _MAPPINGS, "sets items of")
-        self.keys.check(items[::2], target)
+        keys = items[::2]
+        if not _PLAIN_KEYS.issuperset(map(type, keys)):
+            self.keys.check(keys, target)
         for i in range(0, len(items), 2):
             target[items[i]] = items[i + 1]
 
@@ -493,20 +504,6 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self.append(frozenset(items))
 
     dispatch[pickle.FROZENSET[0]] = load_frozenset
-
-    def load_mark(self) -> None:
-        if len(self.metastack) >= MAX_MARK_DEPTH:
-            raise SizeLimitError(
-                f"the pickle stream opens more than {MAX_MARK_DEPTH:,} MARKs without closing "
-                "them, the limit for a restricted load (genuine streams nest them as deeply "
-                "as their data, which Python's recursion limit bounds)"
-            )
-        self.metastack.append(self.stack)
-        self.stack = []
-        self.append = self.stack.append
-        self.spend(1)  # twice a cheap opcode: a list and a bound method
-
-    dispatch[pickle.MARK[0]] = load_mark
 
     # -- tuples ------------------------------------------------------------------------
     # Tuples nested in tuples are noted (and refused past a depth): CPython
@@ -782,6 +779,14 @@ _PENDING = (PendingDtype, PendingArray)
 # _replace_pending's variables, and sys.getrefcount's argument.
 _PENDING_REFS = 3
 _NUMPY_SETSTATES = (np.ndarray.__setstate__, np.ma.MaskedArray.__setstate__)
+
+
+def _too_many_marks() -> None:
+    raise SizeLimitError(
+        f"the pickle stream opens more than {MAX_MARK_DEPTH:,} MARKs without closing them, "
+        "the limit for a restricted load (genuine streams nest them as deeply as their "
+        "data, which Python's recursion limit bounds)"
+    )
 
 
 def _state_size(state: Any) -> int:
