@@ -82,3 +82,27 @@ def test_joblib_files_benchmark_prints_both_rows():
     assert "joblib uncompressed" in result.stdout
     assert "joblib zlib 3" in result.stdout
     assert "mmap_mode=r" in result.stdout
+
+
+def test_lazy_slice_benchmark_reads_a_slice_locally_and_over_s3():
+    script = ROOT / "benchmarks" / "lazy_slice.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--gib", "0.03", "--array-mib", "8"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    rows = {(row["where"], row["what"]): row for row in report["rows"]}
+    assert set(rows) == {
+        ("local", "index"), ("local", "inspect"), ("local", "lazy"), ("local", "load"),
+        ("s3", "connect"), ("s3", "inspect"), ("s3", "lazy"), ("s3", "load"),
+    }
+    for where in ("local", "s3"):
+        # The slice reads one chunk or two, not the file.
+        assert rows[(where, "lazy")]["bytes_read"] < report["file"]["file_bytes"] / 2
+        assert rows[(where, "load")]["bytes_read"] >= report["file"]["file_bytes"]
+        assert rows[(where, "lazy")]["check"] == rows[("local", "lazy")]["check"]
+    assert rows[("s3", "lazy")]["calls"]["get_object"] <= 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import io
+import pickle
 import sys
 import warnings
 import weakref
@@ -235,7 +236,6 @@ def test_which_objects_keep_lazy_arrays():
 
 
 def test_lazy_arrays_dump_as_the_arrays_they_stand_for():
-    import pickle
 
     data = codecpickle.dumps({"c": ARRAYS["c"], "f": ARRAYS["f"]})
     with codecpickle.open(io.BytesIO(data)) as file:
@@ -282,10 +282,11 @@ def test_masked_arrays_and_matrices_are_read_whole():
 
 @pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("codec", make_golden.CODECS)
-def test_golden_files_load_lazily(codec, version):
+@pytest.mark.parametrize("safe", [False, True])
+def test_golden_files_load_lazily(codec, version, safe):
     path = make_golden.golden_dir(version) / f"{codec}.cpkl"
     with codecpickle.open(path) as file:
-        lazy = file.load(lazy=True)
+        lazy = file.load(lazy=True, safe=safe)
         if codec == "none":
             assert isinstance(lazy["float64"], codecpickle.LazyArray)
         assert_same(_materialise(lazy), make_golden.golden_object())
@@ -303,12 +304,176 @@ def test_damage_is_found_when_the_chunk_is_read():
             lazy[10 * 8192 + 3]
 
 
-def test_options_lazy_does_not_combine_with():
+SAFE_OBJECT = {
+    **ARRAYS,
+    "masked": np.ma.masked_array(np.arange(200_000.0), mask=np.arange(200_000) % 3 == 0),
+    "matrix": np.arange(90_000).reshape(300, 300).view(np.matrix),
+    "scalar": np.float32(2.5),
+    "objects": np.array([1, "two", None], dtype=object),
+    "nested": [{"v": np.arange(300_000, dtype=np.uint16)}],
+}
+
+
+@pytest.mark.parametrize("compress", [None, "zstd"])
+def test_restricted_lazy_loads_keep_arrays_lazy(compress):
+    data = codecpickle.dumps(SAFE_OBJECT, compress=compress, chunk_size=CHUNK)
+    for options in ({"safe": True}, {"allow": []}, {"allow": ["collections.OrderedDict"]}):
+        with codecpickle.open(io.BytesIO(data)) as file:
+            lazy = file.load(lazy=True, **options)
+            for name in ARRAYS:
+                assert isinstance(lazy[name], codecpickle.LazyArray), name
+            assert isinstance(lazy["nested"][0]["v"], codecpickle.LazyArray)
+            np.testing.assert_array_equal(lazy["c"][5:9], ARRAYS["c"][5:9])
+            assert_same(_materialise(lazy), SAFE_OBJECT)
+    lazy = codecpickle.load(io.BytesIO(data), lazy=True, safe=True)
+    assert isinstance(lazy["vector"], codecpickle.LazyArray)
+
+
+def test_restricted_lazy_loads_of_pandas_objects_get_real_arrays_from_them_on():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": np.arange(300_000), "b": np.arange(300_000.0)})
+    data = codecpickle.dumps({"x": np.arange(300_000.0), "frame": frame, "y": np.ones(300_000)})
+    with codecpickle.open(io.BytesIO(data)) as file:
+        lazy = file.load(lazy=True, allow=codecpickle.PANDAS_GLOBALS)
+        assert isinstance(lazy["x"], codecpickle.LazyArray)
+        assert type(lazy["y"]) is np.ndarray
+        pd.testing.assert_frame_equal(lazy["frame"], frame)
+    with pytest.raises(codecpickle.ForbiddenGlobalError) as refused:
+        codecpickle.load(io.BytesIO(data), lazy=True, safe=True)
+    assert "codecpickle._construct_pandas.frame" in refused.value.names
+
+
+def test_restricted_lazy_loads_refuse_what_restricted_loads_refuse():
+    obj = {"a": np.arange(300_000), "plain": Plain(np.arange(300_000.0)), "path": Path("x")}
+    data = codecpickle.dumps(obj)
+    with pytest.raises(codecpickle.ForbiddenGlobalError) as refused:
+        codecpickle.load(io.BytesIO(data), lazy=True, safe=True)
+    expected = {f"{__name__}.Plain", f"{type(Path('x')).__module__}.{type(Path('x')).__name__}"}
+    assert set(refused.value.names) == expected
+    # Allowed by the caller: loaded, the class's arrays still lazy.
+    with codecpickle.open(io.BytesIO(data)) as file:
+        lazy = file.load(lazy=True, allow=[Plain, type(Path("x"))])
+        assert isinstance(lazy["plain"].weights, codecpickle.LazyArray)
+        np.testing.assert_array_equal(lazy["plain"].weights[3:5], [3.0, 4.0])
+        assert lazy["path"] == Path("x")
+
+
+class _Evil:
+    def __reduce__(self) -> Any:
+        return (eval, ("1 + 1",))
+
+
+class _Mismatched:
+    """Reduces to the array constructor with a payload of the wrong size."""
+
+    def __reduce__(self) -> Any:
+        from codecpickle import _construct
+
+        return (_construct.array, ((7,), "<i8", "C", np.zeros(2 << 20, np.uint8)))
+
+
+def test_restricted_lazy_loads_refuse_hostile_streams():
+    data = codecpickle.dumps({"a": np.arange(300_000), "evil": _Evil()})
+    with pytest.raises(codecpickle.ForbiddenGlobalError, match=r"builtins\.eval"):
+        codecpickle.load(io.BytesIO(data), lazy=True, safe=True)
+    # An admitted constructor given a payload that does not fit: refused
+    # by its checks, as in an eager restricted load.
+    bad = codecpickle.dumps({"a": np.arange(300_000), "bad": _Mismatched()})
+    assert read_index(bad).payloads[-1].raw_size == 2 << 20  # out of band
+    with pytest.raises(codecpickle.CorruptDataError) as eager:
+        codecpickle.loads(bad, safe=True)
+    with pytest.raises(codecpickle.CorruptDataError) as lazy:
+        codecpickle.load(io.BytesIO(bad), lazy=True, safe=True)
+    assert str(lazy.value) == str(eager.value)
+
+
+def test_lazy_loads_refuse_mmap_mode_and_say_why():
     data = codecpickle.dumps(ARRAYS)
-    for options in ({"safe": True}, {"mmap_mode": "r"}, {"verify": False},
-                    {"allow": ["numpy.ndarray"]}):
-        with pytest.raises(codecpickle.InvalidOptionError, match="lazy=True"):
-            codecpickle.load(io.BytesIO(data), lazy=True, **options)
+    for mode in ("r", "r+", "c"):
+        with pytest.raises(codecpickle.InvalidOptionError, match="mmap_mode") as refused:
+            codecpickle.load(io.BytesIO(data), lazy=True, mmap_mode=mode)
+        assert "np.memmap" in str(refused.value)
+        with codecpickle.open(io.BytesIO(data)) as file, pytest.raises(
+            codecpickle.InvalidOptionError, match="Choose one"
+        ):
+            file.load(lazy=True, mmap_mode=mode)
+    with pytest.raises(codecpickle.InvalidOptionError, match="unexpected options"):
+        codecpickle.open(io.BytesIO(data)).load(lazy=True, progress=True)
+    with pytest.raises(codecpickle.InvalidOptionError, match="safe=False contradicts"):
+        codecpickle.load(io.BytesIO(data), lazy=True, safe=False, allow=[])
+    # threads is accepted (lazy arrays decode in the thread that reads them).
+    lazy = codecpickle.load(io.BytesIO(data), lazy=True, threads=1)
+    np.testing.assert_array_equal(lazy["c"][1], ARRAYS["c"][1])
+
+
+def _raw_payload_flipped() -> tuple[np.ndarray, bytes]:
+    vector = np.arange(2_000_000, dtype=np.int64)
+    data = bytearray(codecpickle.dumps({"v": vector}))
+    payload = read_index(bytes(data)).payloads[0]
+    assert payload.kind == "raw"
+    data[payload.data_offset + 8 * 1000] ^= 1  # element 1000
+    return vector, bytes(data)
+
+
+def test_verify_false_skips_the_checksums_of_raw_payloads():
+    vector, data = _raw_payload_flipped()
+    with codecpickle.open(io.BytesIO(data)) as file:
+        lazy = file.load(lazy=True)
+        with pytest.raises(codecpickle.ChecksumMismatchError):
+            np.asarray(lazy["v"])
+    expected = vector.copy()
+    expected[1000] ^= 1
+    for load in (
+        lambda: codecpickle.load(io.BytesIO(data), lazy=True, verify=False),
+        lambda: codecpickle.open(io.BytesIO(data)).load(lazy=True, verify=False),
+    ):
+        np.testing.assert_array_equal(np.asarray(load()["v"]), expected)
+    # Compressed chunks are always verified, as in eager loads.
+    packed = bytearray(codecpickle.dumps(vector, compress="zstd", chunk_size=1 << 16))
+    chunk = read_index(bytes(packed)).payloads[0].chunks[3]
+    packed[chunk.data_offset + 5] ^= 1
+    lazy = codecpickle.load(io.BytesIO(bytes(packed)), lazy=True, verify=False)
+    with pytest.raises(codecpickle.ChecksumMismatchError):
+        np.asarray(lazy)
+
+
+def test_lazy_loads_accept_raw_payloads_changed_through_mmap_r_plus(tmp_path):
+    path = tmp_path / "x.cpkl"
+    codecpickle.dump({"v": np.arange(2_000_000, dtype=np.int64)}, path)
+    mapped = codecpickle.load(path, mmap_mode="r+")
+    mapped["v"][:10] = -1
+    mapped["v"].flush()
+    del mapped
+    with codecpickle.open(path) as file:
+        lazy = file.load(lazy=True)
+        whole = np.asarray(lazy["v"])  # stale checksum: not verified, as for load()
+    assert whole[:10].tolist() == [-1] * 10
+    assert whole[10] == 10
+    np.testing.assert_array_equal(codecpickle.load(path)["v"], whole)
+
+
+def test_max_buffer_size_bounds_chunks_and_reads_of_lazy_arrays():
+    vector = np.arange(1 << 20, dtype=np.int64)  # 8 MiB
+    data = codecpickle.dumps({"v": vector}, compress="zstd", chunk_size=1 << 16)
+    # A chunk over the bound: refused when loading, before any is read.
+    with pytest.raises(codecpickle.SizeLimitError, match="max_buffer_size"):
+        codecpickle.load(io.BytesIO(data), lazy=True, max_buffer_size=1 << 15)
+    # Chunks within it: the load works and slices up to the bound read.
+    bound = 1 << 20
+    for options in ({}, {"safe": True}):
+        lazy = codecpickle.load(io.BytesIO(data), lazy=True, max_buffer_size=bound, **options)
+        np.testing.assert_array_equal(lazy["v"][:1000], vector[:1000])
+        with pytest.raises(codecpickle.SizeLimitError, match="over the limit"):
+            np.asarray(lazy["v"])  # 8 MiB at once
+        with pytest.raises(codecpickle.SizeLimitError):
+            lazy["v"][: bound // 8 + 1]
+    # A pickled bytes object over the bound, in the opcode stream.
+    blob = codecpickle.dumps({"b": b"x" * 200_000, "v": vector})
+    for options in ({}, {"safe": True}):
+        with pytest.raises(codecpickle.SizeLimitError):
+            codecpickle.load(io.BytesIO(blob), lazy=True, max_buffer_size=100_000, **options)
+    with pytest.raises(codecpickle.InvalidOptionError, match="max_buffer_size"):
+        codecpickle.load(io.BytesIO(data), lazy=True, max_buffer_size=0)
 
 
 def test_pipes_cannot_be_opened():

@@ -271,7 +271,12 @@ def load(
     with its out-of-band arrays as :class:`~codecpickle.LazyArray` objects,
     which read and decode only the chunks a slice needs when they are used;
     the file stays open while they may be.  ``codecpickle.open`` gives
-    control over when it closes.  See the guide, "Lazy arrays".
+    control over when it closes.  ``safe``/``allow`` restrict the object
+    graph as usual (arrays stay lazy), ``verify=False`` skips the checksums
+    of uncompressed array data when it is read, ``max_buffer_size`` bounds
+    every chunk and every read of a lazy array, ``threads`` is unused, and
+    ``mmap_mode`` raises :class:`~codecpickle.errors.InvalidOptionError`
+    (use one or the other).  See the guide, "Lazy arrays".
     """
     if lazy:
         options = {"mmap_mode": mmap_mode, "threads": threads, "verify": verify, "safe": safe,

@@ -289,7 +289,13 @@ def describe(dtype: np.dtype) -> Any:
     compares, and in metadata, alignment and titles too.
     """
     described = _describe_bare(dtype)
-    metadata = dtype.metadata
+    try:
+        metadata = dtype.metadata
+    except TypeError:
+        # numpy 1.x, unpickling numpy 2's pickle of a datetime dtype, keeps
+        # the None it finds where it expects a dict: .metadata then raises.
+        # There is no metadata to describe.
+        metadata = None
     if metadata:
         items = tuple(metadata.items())
         if not all(type(k) is str and type(v) in _METADATA_VALUES for k, v in items):

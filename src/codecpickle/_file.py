@@ -34,7 +34,7 @@ from typing import Any
 
 from . import _format as fmt
 from ._index import StreamIndex, read_index
-from ._lazy import ChunkCache, LazyUnpickler, read_chunk
+from ._lazy import ChunkCache, LazyUnpickler, Probes, ReadOptions, read_chunk
 from ._manifest import writer_environment
 from ._sources import StreamSource
 from .codecs import Codec, codec_from_header
@@ -96,6 +96,7 @@ class File:
         file.seek(self._position)
         #: Decoded chunks shared by this file's lazy arrays (a small LRU).
         self.cache = ChunkCache()
+        self._header_flags: dict[int, int] = {}
         self._closer = weakref.finalize(self, file.close) if owned else None
 
     # -- reading -------------------------------------------------------------
@@ -130,20 +131,34 @@ class File:
         ``lazy=True`` returns it with every out-of-band array payload as a
         :class:`~codecpickle.LazyArray`, reading only the opcode chunks now
         (see the guide, "Lazy arrays", for which objects keep lazy arrays and
-        which get real ones).  Otherwise, and for the other ``options``
-        (``threads``, ``verify``, ``safe``, ``allow``, ``max_buffer_size``,
-        ``mmap_mode``), as :func:`codecpickle.load`.
+        which get real ones).  The other ``options`` are as for
+        :func:`codecpickle.load`: ``safe``/``allow`` restrict the object
+        graph as usual (arrays stay lazy), ``verify=False`` skips the
+        checksums of array data stored uncompressed when it is read,
+        ``max_buffer_size`` bounds every chunk and every read of an array;
+        ``threads`` is accepted and unused (lazy arrays decode in the
+        thread that reads them), and ``mmap_mode`` is refused (see
+        :func:`lazy_settings`).
         """
         if not lazy:
             return self._load_eagerly(options)
-        _check_lazy_options(options)
+        allowed, verify, requested = lazy_settings(options)
         index = self.index()
+        read_options = ReadOptions(verify, requested, index.offset)
+        _check_chunk_sizes(index, read_options)
         meta = index.meta
         codec: Codec | None = None
         if meta["codec"] != fmt.NO_CODEC:
             codec = codec_from_header(meta["codec"], meta.get("params", {}), meta.get("provider"))
-        opcodes = _Opcodes(self, index, codec)
-        unpickler = LazyUnpickler(self, opcodes, index, codec)
+        opcodes = _Opcodes(self, index, codec, read_options)
+        probes = Probes(self, index, codec, read_options)
+        unpickler: Any
+        if allowed is None:
+            unpickler = LazyUnpickler(opcodes, probes, index)
+        else:
+            from ._lazy_safe import LazyRestrictedUnpickler
+
+            unpickler = LazyRestrictedUnpickler(opcodes, probes, allowed)
         with writer_environment(index.manifest, None):
             try:
                 result = unpickler.load()
@@ -153,24 +168,40 @@ class File:
                 raise SizeLimitError(f"the pickle stream asks for too much memory: {exc}") from exc
             except (pickle.UnpicklingError, EOFError, struct.error, IndexError) as exc:
                 raise CorruptDataError(f"the pickle stream is damaged: {exc}") from exc
+            except Exception as exc:
+                if allowed is None:
+                    raise  # the file's own code failed: the caller's to see
+                # Only admitted constructors ran: their failure means a bad stream.
+                raise CorruptDataError(
+                    f"the pickle stream does not unpickle: {type(exc).__name__}: {exc}"
+                ) from exc
         opcodes.finish()
-        if unpickler.used != len(index.payloads):
+        if probes.used != len(index.payloads):
             raise CorruptDataError(
-                f"{len(index.payloads) - unpickler.used} payload record(s) were never used by "
+                f"{len(index.payloads) - probes.used} payload record(s) were never used by "
                 "the pickle stream"
             )
-        if unpickler.unclaimed():
+        if probes.unclaimed():
             warnings.warn(
                 "lazy=True: an array payload of this stream reached a callable codecpickle does "
                 "not know how to keep lazy; the object was loaded eagerly",
                 UserWarning,
                 stacklevel=2,
             )
-            return self._load_eagerly({})
+            return self._load_eagerly(options)
         self._position = index.end
         with self._lock:
             self._file.seek(self._position)  # just past the stream, as load() leaves it
         return result
+
+    def header_flags(self, offset: int) -> int:
+        """The header flags of the stream at ``offset`` (read once, when a
+        lazy array first needs them)."""
+        flags = self._header_flags.get(offset)
+        if flags is None:
+            head = self.read_at(offset, fmt.HEADER_FIXED.size)
+            flags = self._header_flags[offset] = fmt.HEADER_FIXED.unpack(head)[2]
+        return flags
 
     def _load_eagerly(self, options: dict[str, Any]) -> Any:
         from ._api import load
@@ -199,15 +230,26 @@ class File:
 
 class _Opcodes:
     """The opcode chunks of one stream as the file the unpickler reads,
-    each read, checked and decoded when the unpickler gets to it."""
+    each read, checked and decoded when the unpickler gets to it.  It is
+    also the reader a restricted unpickler takes (``readinto1``,
+    ``unread``, ``check_declared_size``, ``input_offset``)."""
 
-    def __init__(self, file: File, index: StreamIndex, codec: Codec | None) -> None:
+    def __init__(
+        self, file: File, index: StreamIndex, codec: Codec | None, options: ReadOptions
+    ) -> None:
         self._file = file
         self._chunks = list(index.opcode_chunks)
         self._codec = codec
+        self._options = options
+        self.max_buffer_size = options.max_buffer_size
+        self.requested_max_buffer_size = options.requested_max_buffer_size
         self._next = 0
         self._data = memoryview(b"")
         self._pos = 0
+        self._text: tuple[memoryview, bytes] | None = None
+        #: Stored bytes of the opcode chunks read so far (for the opcode
+        #: budget of restricted loads).
+        self.input_offset = 0
 
     def _load(self) -> None:
         if self._next >= len(self._chunks):
@@ -216,6 +258,7 @@ class _Opcodes:
         self._next += 1
         self._data = memoryview(read_chunk(self._file, chunk, self._codec, 0))
         self._pos = 0
+        self.input_offset += chunk.stored_size + fmt.CHUNK_HEADER.size + fmt.CHECKSUM.size
 
     def _take(self, limit: int) -> memoryview:
         while self._pos >= len(self._data):
@@ -224,9 +267,15 @@ class _Opcodes:
         self._pos = min(len(self._data), start + limit)
         return self._data[start : self._pos]
 
+    def check_declared_size(self, nbytes: int, what: str) -> None:
+        """Refuse a pickled object over the buffer bound, before reading it."""
+        self._options.check_size(nbytes, what, self._options.stream_offset)
+
     def read(self, size: int = -1) -> bytes:
         if size < 0:
             raise CorruptDataError("the pickle stream asked to read to the end")
+        if size > len(self._data) - self._pos:
+            self.check_declared_size(size, "a pickled object")
         parts = []
         while size:
             piece = self._take(size)
@@ -236,6 +285,7 @@ class _Opcodes:
 
     def readinto(self, out: Any) -> int:
         view = memoryview(out).cast("B")
+        self.check_declared_size(view.nbytes, "a pickled object")
         filled = 0
         while filled < view.nbytes:
             piece = self._take(view.nbytes - filled)
@@ -243,12 +293,35 @@ class _Opcodes:
             filled += len(piece)
         return filled
 
+    def readinto1(self, out: Any) -> int:
+        """Up to ``len(out)`` opcode bytes, at least one, from one chunk."""
+        view = memoryview(out).cast("B")
+        piece = self._take(view.nbytes)
+        view[: len(piece)] = piece
+        return len(piece)
+
+    def unread(self, count: int) -> None:
+        """Give back the last ``count`` bytes taken from the current chunk."""
+        if not 0 <= count <= self._pos:
+            raise ValueError(f"cannot give back {count} opcode bytes")
+        self._pos -= count
+
     def readline(self) -> bytes:
+        """One line, newline included, across chunks; bounded like any
+        buffer the input sizes."""
         parts = []
+        length = 0
         while True:
-            piece = self._take(1)
-            parts.append(piece.tobytes())
-            if piece.tobytes() == b"\n":
+            while self._pos >= len(self._data):
+                self._load()
+            if self._text is None or self._text[0] is not self._data:
+                self._text = (self._data, self._data.tobytes())  # once per chunk
+            end = self._text[1].find(b"\n", self._pos)
+            stop = len(self._data) if end < 0 else end + 1
+            length += stop - self._pos
+            self.check_declared_size(length, "a line of the pickle stream")
+            parts.append(self._take(stop - self._pos).tobytes())
+            if end >= 0:
                 return b"".join(parts)
 
     def finish(self) -> None:
@@ -256,28 +329,46 @@ class _Opcodes:
             raise CorruptDataError("opcode bytes follow the pickle's STOP opcode")
 
 
+def _check_chunk_sizes(index: StreamIndex, options: ReadOptions) -> None:
+    """Refuse, before reading any, chunks that decode to more than the
+    buffer bound (each is decoded whole when it is read)."""
+    chunks = [*index.opcode_chunks, *(c for p in index.payloads for c in p.chunks)]
+    for chunk in chunks:
+        options.check_size(max(chunk.raw_size, chunk.stored_size), "a chunk", chunk.offset)
+
+
 # What a lazy load may be given: decoding happens when arrays are used, in
 # the thread that uses them, so ``threads`` has nothing to do.
-_LAZY_DEFAULTS = {"threads": None, "verify": True, "safe": None, "allow": None,
-                  "mmap_mode": None, "max_buffer_size": None}
+_LAZY_OPTIONS = frozenset(
+    {"threads", "verify", "safe", "allow", "mmap_mode", "max_buffer_size"}
+)
 
 
-def _check_lazy_options(options: dict[str, Any]) -> None:
-    unknown = sorted(set(options) - set(_LAZY_DEFAULTS))
+def lazy_settings(options: dict[str, Any]) -> tuple[frozenset[str] | None, bool, int | None]:
+    """Check a lazy load's options; return its allowlist (None:
+    unrestricted), whether raw payloads are verified, and the caller's
+    buffer bound (None: the default).
+
+    ``mmap_mode`` is refused: it is the other way of not reading array data
+    up front (the OS pages a mapped uncompressed file in as arrays are
+    used), and the two do not combine.
+    """
+    from ._api import _load_guards
+
+    unknown = sorted(set(options) - _LAZY_OPTIONS)
     if unknown:
         raise InvalidOptionError(f"load() got unexpected options {unknown}")
-    given = sorted(
-        name
-        for name, value in options.items()
-        if name not in ("threads", "max_buffer_size")
-        and value != _LAZY_DEFAULTS[name]
-        and not (name == "safe" and value is False)  # an explicit unrestricted load
-    )
-    if given:
+    if options.get("mmap_mode") is not None:
         raise InvalidOptionError(
-            f"lazy=True cannot be combined with {', '.join(given)} (restricted loads, memory "
-            "maps and unverified loads are eager only); load without lazy=True for these"
+            f"lazy=True cannot be combined with mmap_mode={options['mmap_mode']!r}: both defer "
+            "reading array data, in two different ways. For an uncompressed local file, "
+            "load(file, mmap_mode='r') without lazy=True returns np.memmap arrays that the OS "
+            "reads page by page as they are used; lazy=True (any codec, also URLs) returns "
+            "LazyArray objects that decode only the chunks a slice needs. Choose one."
         )
+    guards = _load_guards(options.get("safe"), options.get("allow"),
+                          options.get("max_buffer_size"))
+    return guards.allowed, bool(options.get("verify", True)), guards.max_buffer_size
 
 
 def load_lazily(
@@ -286,9 +377,9 @@ def load_lazily(
     """``codecpickle.load(file, lazy=True)``: a path or URL is kept open
     until the last lazy array loaded from it is gone; a file object is left
     just past the stream, and must stay open while its lazy arrays are used."""
-    _check_lazy_options(options)
+    lazy_settings(options)  # refused before the file is opened
     handle = open(file, storage_options=storage_options)
-    return handle.load(lazy=True)
+    return handle.load(lazy=True, **options)
 
 
 def _seekable(file: Any) -> bool:

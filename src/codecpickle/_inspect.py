@@ -27,7 +27,9 @@ from typing import Any, BinaryIO
 
 from . import _format as fmt
 from . import _remote
+from ._foreign import sniff
 from ._index import ChunkInfo, StreamIndex, iter_indexes
+from ._inspect_foreign import inspect_foreign
 from ._reader import ContainerReader, _decode
 from ._safe import make_allowlist
 from ._scan import OpcodeScanner, ScanResult
@@ -39,6 +41,7 @@ from .errors import (
     CorruptDataError,
     EmptyInputError,
     InvalidOptionError,
+    NotCodecPickleFileError,
 )
 
 __all__ = [
@@ -148,6 +151,14 @@ class ObjectInfo:
     #: The manifest of a version-2 stream's trailer (the writer's
     #: environment, see docs/format.md); None for version 1.
     manifest: dict[str, Any] | None
+    #: ``"codecpickle"``, or for the other files ``load`` reads
+    #: ``"pickle"`` (a plain pickle stream) or ``"joblib"`` (a pickle with
+    #: joblib's arrays between its opcodes).  Those have ``format_version``
+    #: 0, ``codec`` the compression around the stream (``"none"``, ``"gzip"``,
+    #: ``"zstd"`` ...), no header, payloads or manifest, their array data
+    #: counted in ``payload_raw_bytes``, and offsets and raw sizes counted in
+    #: the decompressed stream.
+    format: str = "codecpickle"
 
 
 @dataclass(frozen=True)
@@ -213,15 +224,28 @@ def _render(found: Inspection) -> Iterator[str]:
     yield f"{found.path or '<file object>'}: {count} object{'s' * (count != 1)}"
     for number, obj in enumerate(found.objects, 1):
         params = ", ".join(f"{key}={value!r}" for key, value in sorted(obj.codec_params.items()))
-        yield (
-            f"object {number} at offset {obj.offset}: format version {obj.format_version}, "
-            f"codec {obj.codec}{f' ({params})' if params else ''}, "
-            f"pickle protocol {obj.pickle_protocol}"
+        foreign = obj.format != "codecpickle"
+        if foreign:
+            wrapped = "" if obj.codec == "none" else f", {obj.codec}-compressed"
+            protocol = "0 or 1" if obj.pickle_protocol is None else obj.pickle_protocol
+            yield (
+                f"object {number} at offset {obj.offset}: a {obj.format} file{wrapped} (not "
+                f"codecpickle's format), pickle protocol {protocol}"
+            )
+        else:
+            yield (
+                f"object {number} at offset {obj.offset}: format version {obj.format_version}, "
+                f"codec {obj.codec}{f' ({params})' if params else ''}, "
+                f"pickle protocol {obj.pickle_protocol}"
+            )
+        data = (
+            f"array data {_size(obj.payload_raw_bytes)} between the opcodes"
+            if foreign
+            else f"payloads {_size(obj.payload_raw_bytes)} in {len(obj.payloads)} record(s)"
         )
         yield (
             f"  size: {_size(obj.stored_bytes)} stored, {_size(obj.raw_bytes)} raw "
-            f"(ratio {obj.ratio:.2f}); opcodes {_size(obj.opcode_raw_bytes)}, "
-            f"payloads {_size(obj.payload_raw_bytes)} in {len(obj.payloads)} record(s)"
+            f"(ratio {obj.ratio:.2f}); opcodes {_size(obj.opcode_raw_bytes)}, {data}"
         )
         yield f"  arrays: {len(obj.arrays)}"
         for array in obj.arrays:
@@ -230,6 +254,8 @@ def _render(found: Inspection) -> Iterator[str]:
                 if array.payload is not None
                 else "in-band"
             )
+            if array.dtype.endswith("O8") and not array.raw_bytes:
+                where = "Python objects, in-band"
             yield (
                 f"    {array.dtype} {array.shape} order {array.order}: "
                 f"{_size(array.raw_bytes)} ({where})"
@@ -265,7 +291,11 @@ def inspect(
     parameters, header metadata, sizes and ratio, every payload record,
     every array with shape, dtype, order and size, and every global the
     object would import, marked allowed or not under ``safe=True`` (with
-    ``allow`` added, as for :func:`codecpickle.load`).
+    ``allow`` added, as for :func:`codecpickle.load`).  Plain pickles (any
+    protocol, bare or compressed) and joblib files, which ``load`` also
+    reads, are described the same way (``format`` ``"pickle"`` or
+    ``"joblib"``): their globals, and the arrays whose shape and dtype the
+    stream states (joblib's wrappers, numpy's own reductions).
 
     Nothing in the file is executed or imported, and payload data is not
     decoded: a seekable input is sought past it.  The header, opcode chunks
@@ -318,9 +348,23 @@ def untrusted_types(
 def _inspect_input(file: Any, allowed: frozenset[str]) -> tuple[ObjectInfo, ...]:
     size = _remaining(file) if _seekable(file) else None
     if size is None:
+        # Plain pickles and joblib files, as load() finds them: from the
+        # first bytes (served again to whichever walk follows).
+        file, foreign = sniff(file)
+        if foreign is not None:
+            return inspect_foreign(file, foreign, allowed, _summary)
         return _inspect_sequential(file, allowed)
     start = file.tell()
-    indexes = list(iter_indexes(file))  # leaves the position where it was
+    try:
+        indexes = list(iter_indexes(file))  # leaves the position where it was
+    except NotCodecPickleFileError:
+        # Not looked for first: over a URL, reading the first bytes of a
+        # codecpickle file would cost a request its index does not need.
+        file.seek(start)
+        file, foreign = sniff(file)
+        if foreign is None:
+            raise
+        return inspect_foreign(file, foreign, allowed, _summary)
     objects = tuple(_inspect_indexed(file, index, start, allowed) for index in indexes)
     file.seek(indexes[-1].end)  # just past the last stream, as load leaves it
     return objects
@@ -356,9 +400,12 @@ def _summary(
     payloads: tuple[PayloadInfo, ...],
     manifest: dict[str, Any] | None,
     allowed: frozenset[str],
+    format: str = "codecpickle",
 ) -> ObjectInfo:
-    opcode_raw = scan.opcode_bytes
-    payload_raw = sum(p.raw_bytes for p in payloads)
+    # Array data a joblib stream carries between its opcodes counts as
+    # payload, not opcodes.
+    opcode_raw = scan.opcode_bytes - scan.inline_bytes
+    payload_raw = sum(p.raw_bytes for p in payloads) + scan.inline_bytes
     raw = opcode_raw + payload_raw
     return ObjectInfo(
         offset=offset,
@@ -381,6 +428,7 @@ def _summary(
         extension_codes=tuple(code for code, _ in scan.extensions),
         unresolved_globals=len(scan.unresolved),
         manifest=manifest,
+        format=format,
     )
 
 

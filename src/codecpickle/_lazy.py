@@ -33,6 +33,7 @@ import pickle
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,11 +42,11 @@ from . import _filters
 from . import _format as fmt
 from ._index import ChunkInfo, PayloadInfo, StreamIndex
 from ._reader import _decode
-from ._sources import allocate
+from ._sources import allocate, default_buffer_limit
 from .codecs import Codec
-from .errors import ChecksumMismatchError, CorruptDataError
+from .errors import ChecksumMismatchError, CorruptDataError, SizeLimitError
 
-__all__ = ["LazyArray"]
+__all__ = ["LazyArray", "LazyUnpickler", "Probes", "ReadOptions", "needs_real_arrays"]
 
 # Modules whose callables only build arrays and containers (or hold them):
 # arrays stay lazy through them.  Their functions are wrapped (below).
@@ -94,13 +95,43 @@ class ChunkCache:
                 self._bytes -= old.nbytes
 
 
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a lazy load reads payloads: whether the checksums of data stored
+    uncompressed are verified (``verify``; compressed chunks always are),
+    the largest buffer it may allocate for a size the input declares
+    (``max_buffer_size``), and where the stream starts in the file."""
+
+    verify: bool = True
+    #: The caller's bound (None: :func:`default_buffer_limit`).
+    requested_max_buffer_size: int | None = None
+    stream_offset: int = 0
+
+    @property
+    def max_buffer_size(self) -> int:
+        requested = self.requested_max_buffer_size
+        return default_buffer_limit() if requested is None else requested
+
+    def check_size(self, nbytes: int, what: str, offset: int) -> None:
+        """Refuse a buffer of ``nbytes`` over the bound, before allocating it."""
+        if nbytes > self.max_buffer_size:
+            raise SizeLimitError(
+                f"{what} at offset {offset} needs {nbytes} bytes, over the limit of "
+                f"{self.max_buffer_size} bytes; if the input is trusted and the memory exists, "
+                "raise it with load(..., max_buffer_size=...)"
+            )
+
+
 class PayloadReader:
     """Random access to one payload's bytes through the file's index."""
 
-    def __init__(self, file: Any, payload: PayloadInfo, codec: Codec | None) -> None:
-        self._file = file  # a codecpickle._file.File: read_at(), cache
+    def __init__(
+        self, file: Any, payload: PayloadInfo, codec: Codec | None, options: ReadOptions
+    ) -> None:
+        self._file = file  # a codecpickle._file.File: read_at(), cache, header_flags()
         self.payload = payload
         self._codec = codec
+        self._options = options
         self._starts = [0]
         for chunk in payload.chunks:
             self._starts.append(self._starts[-1] + chunk.raw_size)
@@ -111,6 +142,7 @@ class PayloadReader:
         payload = self.payload
         if not 0 <= start <= stop <= payload.raw_size:
             raise IndexError(f"bytes {start}:{stop} outside a {payload.raw_size}-byte payload")
+        self._options.check_size(stop - start, "a read of an array", payload.offset)
         out = allocate(stop - start, "a slice", payload.offset)
         if start == stop:
             return out
@@ -137,6 +169,12 @@ class PayloadReader:
         return out
 
     def _verify_raw(self, data: np.ndarray) -> None:
+        if not self._options.verify:
+            return
+        if self._file.header_flags(self._options.stream_offset) & fmt.FLAG_MUTABLE_RAW_PAYLOADS:
+            # Changed in place through mmap_mode="r+" on purpose: stale
+            # until codecpickle.reseal(), as for an eager load.
+            return
         payload = self.payload
         assert payload.data_offset is not None
         assert payload.ordinal is not None
@@ -327,58 +365,47 @@ class _Wrapped:
     """A callable from numpy or codecpickle, run so that probes become
     lazy arrays and lazy arrays reach it only where it builds arrays."""
 
-    __slots__ = ("_function", "_unpickler")
+    __slots__ = ("_function", "_probes")
 
-    def __init__(self, function: Callable[..., Any], unpickler: LazyUnpickler) -> None:
+    def __init__(self, function: Callable[..., Any], probes: Probes) -> None:
         self._function = function
-        self._unpickler = unpickler
+        self._probes = probes
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._unpickler.call(self._function, args, kwargs)
+        return self._probes.call(self._function, args, kwargs)
 
 
-class LazyUnpickler(pickle.Unpickler):
-    """The C unpickler over a stream's opcode chunks, with probes for
-    payloads (see the module docstring)."""
+class Probes:
+    """What a lazy unpickler (plain or restricted) does with payloads: hands
+    out probes, and turns the arrays built over them into lazy arrays.
 
-    def __init__(self, file: Any, opcodes: Any, index: StreamIndex, codec: Codec | None) -> None:
-        super().__init__(opcodes, buffers=self._buffers())
+    ``eager`` becomes true at the first global that may need real arrays;
+    payloads from then on are read as they are reached.
+    """
+
+    def __init__(
+        self, file: Any, index: StreamIndex, codec: Codec | None, options: ReadOptions
+    ) -> None:
         self._file = file
         self._index = index
         self._codec = codec
-        self._eager = False
+        self._options = options
         self._probes: list[_Probe] = []
+        self.eager = False
         self.used = 0
         self.eager_payloads = 0
 
-    # -- globals ---------------------------------------------------------
+    def reader(self, payload: PayloadInfo) -> PayloadReader:
+        return PayloadReader(self._file, payload, self._codec, self._options)
 
-    def find_class(self, module: str, name: str) -> Any:
-        found = super().find_class(module, name)
-        if not self._eager and _needs_real_arrays(module, found):
-            self._eager = True
-        top = module.partition(".")[0]
-        if (
-            top in _WRAPPED_TOPS
-            and module not in _NEEDS_REAL_MODULES
-            and callable(found)
-            and not isinstance(found, type)
-        ):
-            return _Wrapped(found, self)
-        if found is np.ndarray and self._index.version == 1:
-            # Version-1 streams call numpy.ndarray(shape, dtype, buffer, ...).
-            return _Wrapped(found, self)
-        return found
-
-    # -- payloads --------------------------------------------------------
-
-    def _buffers(self) -> Iterator[Any]:
+    def buffers(self) -> Iterator[Any]:
+        """The out-of-band buffers, in stream order: probes, or real data
+        once ``eager`` is set."""
         for payload in self._index.payloads:
             self.used += 1
-            reader = PayloadReader(self._file, payload, self._codec)
-            if self._eager or payload.raw_size == 0:
+            if self.eager or payload.raw_size == 0:
                 self.eager_payloads += 1
-                yield memoryview(reader.read_range(0, payload.raw_size))
+                yield memoryview(self.reader(payload).read_range(0, payload.raw_size))
             else:
                 probe = _Probe(payload.number, payload.raw_size)
                 self._probes.append(probe)
@@ -389,9 +416,13 @@ class LazyUnpickler(pickle.Unpickler):
         )
 
     def call(self, function: Callable[..., Any], args: tuple[Any, ...], kwargs: Any) -> Any:
+        """``function(*args, **kwargs)``, where an ndarray built over one
+        probe comes back as a :class:`LazyArray`, and anything else a probe
+        reaches is built again from the payload's real bytes."""
+        kwargs = kwargs or {}
         probes = [p for p in self._probes if not p.claimed and _holds(args, kwargs, p.view)]
-        args = tuple(self._plain(a) for a in args)
-        kwargs = {k: self._plain(v) for k, v in kwargs.items()}
+        args = tuple(_plain(a) for a in args)
+        kwargs = {k: _plain(v) for k, v in kwargs.items()}
         if not probes:
             return function(*args, **kwargs)
         for probe in probes:
@@ -404,7 +435,7 @@ class LazyUnpickler(pickle.Unpickler):
                 result.flags.c_contiguous or result.flags.f_contiguous
             ) and result.nbytes == probe.size:
                 order = "C" if result.flags.c_contiguous else "F"
-                reader = PayloadReader(self._file, self._index.payloads[probe.number], self._codec)
+                reader = self.reader(self._index.payloads[probe.number])
                 return LazyArray(reader, result.shape, result.dtype, order)
         # Not an array over the payload: build it from the real bytes.
         real = {id(p.view): self._real(p) for p in probes}
@@ -415,30 +446,56 @@ class LazyUnpickler(pickle.Unpickler):
     def _real(self, probe: _Probe) -> memoryview:
         self.eager_payloads += 1
         payload = self._index.payloads[probe.number]
-        reader = PayloadReader(self._file, payload, self._codec)
-        return memoryview(reader.read_range(0, payload.raw_size))
-
-    @staticmethod
-    def _plain(value: Any) -> Any:
-        """Arguments as the callable expects them: our wrappers unwrapped,
-        lazy arrays read (they reach here only as parts of other objects:
-        masked arrays, matrices, subclass views)."""
-        if type(value) is _Wrapped:
-            return value._function
-        if type(value) is LazyArray:
-            return value.read()
-        return value
+        return memoryview(self.reader(payload).read_range(0, payload.raw_size))
 
     def unclaimed(self) -> int:
         """Probes no wrapped callable received (their arrays would hold zeros)."""
         return sum(not probe.claimed for probe in self._probes)
 
 
+def _plain(value: Any) -> Any:
+    """Arguments as a callable expects them: our wrappers unwrapped, lazy
+    arrays read (they reach a call only as parts of other objects: masked
+    arrays, matrices, subclass views)."""
+    if type(value) is _Wrapped:
+        return value._function
+    if type(value) is LazyArray:
+        return value.read()
+    return value
+
+
+class LazyUnpickler(pickle.Unpickler):
+    """The C unpickler over a stream's opcode chunks, with probes for
+    payloads (see the module docstring)."""
+
+    def __init__(self, opcodes: Any, probes: Probes, index: StreamIndex) -> None:
+        super().__init__(opcodes, buffers=probes.buffers())
+        self.probes = probes
+        self._index = index
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = super().find_class(module, name)
+        if not self.probes.eager and needs_real_arrays(module, found):
+            self.probes.eager = True
+        top = module.partition(".")[0]
+        if (
+            top in _WRAPPED_TOPS
+            and module not in _NEEDS_REAL_MODULES
+            and callable(found)
+            and not isinstance(found, type)
+        ):
+            return _Wrapped(found, self.probes)
+        if found is np.ndarray and self._index.version == 1:
+            # Version-1 streams call numpy.ndarray(shape, dtype, buffer, ...).
+            return _Wrapped(found, self.probes)
+        return found
+
+
 def _holds(args: tuple[Any, ...], kwargs: dict[str, Any], view: memoryview) -> bool:
     return any(a is view for a in args) or any(v is view for v in kwargs.values())
 
 
-def _needs_real_arrays(module: str, found: Any) -> bool:
+def needs_real_arrays(module: str, found: Any) -> bool:
     """Whether objects built by ``found`` may need real arrays: functions
     from packages other than the friendly ones, extension types, and
     classes that set their own state."""

@@ -36,6 +36,7 @@ from __future__ import annotations
 import _compat_pickle
 import codecs
 import struct
+import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from .errors import CodecPickleError, CorruptDataError
 
 __all__ = [
     "ARRAY_CONSTRUCTORS",
+    "JOBLIB_WRAPPERS",
     "ArrayCall",
     "GlobalRef",
     "OpcodeScanner",
@@ -66,6 +68,21 @@ _SHORT_BYTES = 64
 # How deep nested dtype descriptions (subarrays of subarrays) are followed.
 _DESCR_DEPTH = 16
 HIGHEST_PROTOCOL = 5
+# Items of a dict followed in joblib streams (a wrapper state has six).
+_DICT_ITEMS = 16
+# How deeply joblib's inner pickles (of object arrays) may nest.
+_INNER_DEPTH = 8
+
+#: joblib's array wrapper, whose BUILD is followed by the array's data
+#: (``_foreign/_joblib.py`` reads them; the two lists are the same).
+JOBLIB_WRAPPERS = frozenset(
+    f"{module}.numpy_pickle.NumpyArrayWrapper" for module in ("joblib", "sklearn.externals.joblib")
+)
+# numpy's own pickle of an array before protocol 5: _reconstruct, then a
+# BUILD state (version, shape, dtype, is_fortran, data).
+_NATIVE_RECONSTRUCT = frozenset(
+    f"numpy.{core}.multiarray._reconstruct" for core in ("core", "_core")
+)
 
 
 # -- what the scan reports ---------------------------------------------------
@@ -130,8 +147,14 @@ class ScanResult:
     #: NEXT_BUFFER opcodes met, i.e. out-of-band buffers consumed.
     buffers: int = 0
     protocol: int | None = None
-    #: Opcode bytes walked, up to and including STOP.
+    #: Opcode bytes walked, up to and including STOP (for joblib streams,
+    #: the array data between the opcodes included: see ``inline_bytes``).
     opcode_bytes: int = 0
+    #: Whether the stream names joblib's array wrapper (a joblib file).
+    joblib: bool = False
+    #: Bytes of array data stepped over between the opcodes (joblib's
+    #: arrays, padding included), not opcodes.
+    inline_bytes: int = 0
 
 
 # -- values on the simulated stack --------------------------------------------
@@ -191,6 +214,21 @@ class _InBand:
     def __init__(self, size: int, data: bytes | None = None) -> None:
         self.size = size
         self.data = data
+
+
+class _Dict:
+    """A dict the stream builds, with its literal str-keyed items (the
+    first :data:`_DICT_ITEMS`), followed only in joblib streams: a joblib
+    array wrapper's state is one."""
+
+    __slots__ = ("items",)
+
+    def __init__(self) -> None:
+        self.items: dict[str, Any] = {}
+
+    def set(self, key: Any, value: Any) -> None:
+        if type(key) is str and (key in self.items or len(self.items) < _DICT_ITEMS):
+            self.items[key] = value
 
 
 _UNSET = object()  # an undefined slot of the dense memo
@@ -316,9 +354,71 @@ def _datetime_unit(metadata: Any) -> str | None:
             unit, count = candidate[0], candidate[1]
             if isinstance(unit, _InBand) and unit.data is not None:
                 unit = unit.data.decode("ascii", "replace")
+            elif (
+                isinstance(unit, _Call)
+                and unit.func.dotted == "_codecs.encode"
+                and isinstance(unit.args, tuple)
+                and unit.args
+            ):
+                unit = unit.args[0]  # protocols 0-2 pickle bytes as encode(str, "latin1")
             if isinstance(unit, str) and isinstance(count, int):
                 return unit if count == 1 else f"{count}{unit}"
     return None
+
+
+def dtype_layout(value: Any) -> tuple[int, bool] | None:
+    """(itemsize, holds objects) of a dtype pickled as ``numpy.dtype(code,
+    ...)`` plus its BUILD state, or None if it is not one.  The state gives
+    the item size of flexible and structured dtypes (``elsize``) and the
+    flags (bit 0: holds references); fixed ones spell it in their code
+    (``'f8'``, ``'c16'``, ``'M8'``)."""
+    if not (isinstance(value, _Call) and value.func.dotted == "numpy.dtype"):
+        return None
+    args = value.args
+    if not (isinstance(args, tuple) and args and isinstance(args[0], str)):
+        return None
+    code, state = args[0], value.state
+    kind = code.rstrip("0123456789")
+    digits = code[len(kind) :]
+    flags, elsize = 0, -1
+    if isinstance(state, tuple) and len(state) >= 8:
+        if isinstance(state[7], int):
+            flags = state[7]
+        if isinstance(state[5], int):
+            elsize = state[5]
+    has_objects = kind == "O" or bool(flags & 1)
+    if elsize > 0:
+        return elsize, has_objects
+    if not digits or len(digits) > 4 or kind not in _FIXED_KINDS:
+        return None
+    return int(digits) * (4 if kind == "U" else 1), has_objects
+
+
+def _nbytes(shape: tuple[int, ...], itemsize: int) -> int | None:
+    """``itemsize`` times the product of ``shape``; None past 2**63 (no
+    array is that large, and the product of a hostile shape's huge ints
+    would cost time)."""
+    total = itemsize
+    for length in shape:
+        if length >= _TOO_LARGE:
+            return 0 if 0 in shape else None
+        total *= length
+        if total >= _TOO_LARGE:
+            return 0 if 0 in shape else None
+    return total
+
+
+_TOO_LARGE = 1 << 63
+
+
+def _is_joblib_wrapper(value: Any) -> bool:
+    if isinstance(value, _Call):
+        value = value.func
+    return isinstance(value, _Global) and value.dotted in JOBLIB_WRAPPERS
+
+
+# numpy type codes whose size is spelled in the code itself.
+_FIXED_KINDS = frozenset(("b", "i", "u", "f", "c", "M", "m", "O", "S", "U", "V"))
 
 
 def _shape(value: Any) -> tuple[int, ...] | None:
@@ -430,12 +530,19 @@ class OpcodeScanner:
         *,
         start: int = 0,
         on_next_buffer: Callable[[int], Any] | None = None,
+        _within: OpcodeScanner | None = None,
     ) -> None:
-        self._cursor = _Cursor(chunks, start)
+        # An inner pickle (joblib's, for an array of objects) is walked by
+        # a scanner of its own over the same bytes, reporting to the same
+        # result.
+        self._cursor = _Cursor(chunks, start) if _within is None else _within._cursor
+        self._depth = 0 if _within is None else _within._depth + 1
         # Told of every NEXT_BUFFER (its index) as it is met, so that a
         # container walk can check a payload record came before it.
         self._on_next_buffer = on_next_buffer
-        self.result = ScanResult()
+        self.result = ScanResult() if _within is None else _within.result
+        # Dicts are followed once the stream names joblib's array wrapper.
+        self._track_dicts = _within is not None and _within._track_dicts
         # The stack is one list for the scanner's life (handlers bind its
         # append); marks are stack heights, the fence the innermost one.
         self.stack: list[Any] = []
@@ -460,6 +567,11 @@ class OpcodeScanner:
         for key, value in memo.items():
             self._memo_put(key, value)
         self.result.protocol = protocol
+        # A joblib stream (its wrapper named before): follow dicts, to step
+        # over the array data after each wrapper's BUILD.
+        self._track_dicts = any(
+            _is_joblib_wrapper(value) for value in (*stack, *memo.values())
+        )
 
     @property
     def opcode_offset(self) -> int:
@@ -469,6 +581,11 @@ class OpcodeScanner:
     def unused(self) -> int:
         """Bytes of the last chunk that follow STOP."""
         return self._cursor.unused()
+
+    def leftover(self) -> bytes:
+        """The bytes of the last chunk that follow STOP."""
+        cursor = self._cursor
+        return cursor.buf[cursor.pos :]
 
     # -- driver -------------------------------------------------------------------
 
@@ -576,6 +693,8 @@ class OpcodeScanner:
             # stdlib maps them, so they are reported under that name too.
             module, name = python3_name(module, name)
         self.result.globals.append(GlobalRef(module, name, opcode, self._opcode_offset))
+        if f"{module}.{name}" in JOBLIB_WRAPPERS:
+            self.result.joblib = self._track_dicts = True
         return _Global(module, name)
 
     def _call(self, func: Any, args: Any) -> Any:
@@ -613,6 +732,67 @@ class OpcodeScanner:
         self.result.arrays.append(
             ArrayCall(constructor, shape, dtype, order, buffer, inband, self._opcode_offset)
         )
+
+    def _native_array(self, constructor: str, state: Any) -> None:
+        """numpy's own pickle of an array (protocols 0-4): the BUILD state
+        of ``_reconstruct`` is (version, shape, dtype, is_fortran, data)."""
+        if not (isinstance(state, tuple) and len(state) == 5):
+            return
+        _, shape_value, dtype_value, fortran, data = state
+        shape, dtype = _shape(shape_value), describe_dtype(dtype_value)
+        if shape is None or dtype is None or not isinstance(fortran, bool | int):
+            return
+        # The data is bytes (protocol 3-4), a latin-1 str through
+        # _codecs.encode (0-2) or, for objects, a list: its size from the
+        # dtype, as the unpickler checks it.
+        layout = dtype_layout(dtype_value)
+        inband = None
+        if isinstance(data, _InBand):
+            inband = data.size
+        elif layout is not None and not layout[1]:
+            inband = _nbytes(shape, layout[0])
+        self.result.arrays.append(
+            ArrayCall(constructor, shape, dtype, "F" if fortran else "C", None, inband,
+                      self._opcode_offset)
+        )
+
+    def _joblib_array(self, constructor: str, state: Any) -> None:
+        """A joblib array wrapper's BUILD: its array's data follows in the
+        stream (raw elements after optional padding, or for arrays of
+        objects an inner pickle), which is stepped over here."""
+        items = state.items if isinstance(state, _Dict) else {}
+        shape = _shape(items.get("shape"))
+        order = items.get("order")
+        layout = dtype_layout(items.get("dtype"))
+        if not isinstance(items.get("shape"), tuple) or shape is None or order not in (
+            "C", "F"
+        ) or layout is None:
+            raise self._error(
+                "a joblib array wrapper whose shape, order or dtype the scan cannot read, so "
+                "the array data after it cannot be stepped over"
+            )
+        itemsize, has_objects = layout
+        dtype = describe_dtype(items.get("dtype")) or "?"
+        cursor = self._cursor
+        if has_objects:
+            # An inner pickle of the array follows: walked here, it reports
+            # the array (numpy's own reduction) and the globals of its items.
+            if self._depth >= _INNER_DEPTH:
+                raise self._error("joblib inner pickles nested too deeply")
+            protocol = self.result.protocol
+            OpcodeScanner((), _within=self).run()
+            self.result.protocol = protocol
+            return
+        start = cursor.offset
+        if items.get("numpy_array_alignment_bytes") is not None:
+            cursor.skip(cursor.byte())  # a padding length, then the padding
+        nbytes = _nbytes(shape, itemsize)
+        if nbytes is None:
+            raise self._error("a joblib array wrapper declares more array data than can exist")
+        cursor.skip(nbytes)
+        self.result.inline_bytes += cursor.offset - start
+        self.result.arrays.append(ArrayCall(constructor, shape, dtype, order, None, nbytes,
+                                            self._opcode_offset))
 
     # -- opcodes ------------------------------------------------------------------------
     # Each handler reads its argument and applies its stack effect; STOP
@@ -809,8 +989,12 @@ class OpcodeScanner:
             self._top()
 
         # -- containers
-        for code in (b")", b"]", b"}", b"\x8f"):  # EMPTY_TUPLE/LIST/DICT/SET
+        for code in (b")", b"]", b"\x8f"):  # EMPTY_TUPLE/LIST/SET
             table[code[0]] = (lambda: push(())) if code == b")" else (lambda: push(OPAQUE))
+
+        @op(b"}")  # EMPTY_DICT
+        def _() -> None:
+            push(_Dict() if self._track_dicts else OPAQUE)
 
         @op(b"t")  # TUPLE
         def _() -> None:
@@ -836,9 +1020,16 @@ class OpcodeScanner:
 
         @op(b"d")  # DICT
         def _() -> None:
-            if len(self.pop_mark()) % 2:
+            items = self.pop_mark()
+            if len(items) % 2:
                 raise self._error("odd number of items for DICT")
-            push(OPAQUE)
+            push(set_items(_Dict(), items) if self._track_dicts else OPAQUE)
+
+        def set_items(target: Any, items: list[Any]) -> Any:
+            if type(target) is _Dict:
+                for index in range(0, len(items), 2):
+                    target.set(items[index], items[index + 1])
+            return target
 
         @op(b"a")  # APPEND
         def _() -> None:
@@ -857,15 +1048,16 @@ class OpcodeScanner:
 
         @op(b"s")  # SETITEM
         def _() -> None:
-            self._pop()
-            self._pop()
-            self._top()
+            value = self._pop()
+            key = self._pop()
+            set_items(self._top(), [key, value])
 
         @op(b"u")  # SETITEMS
         def _() -> None:
-            if len(self.pop_mark()) % 2:
+            items = self.pop_mark()
+            if len(items) % 2:
                 raise self._error("odd number of items for SETITEMS")
-            self._top()
+            set_items(self._top(), items)
 
         # -- memo
         def put(key: int) -> None:
@@ -959,6 +1151,11 @@ class OpcodeScanner:
             target = self._top()
             if isinstance(target, _Call) and target.state is None:
                 target.state = state
+                dotted = target.func.dotted
+                if dotted in JOBLIB_WRAPPERS:
+                    self._joblib_array(dotted, state)
+                elif dotted in _NATIVE_RECONSTRUCT:
+                    self._native_array(dotted, state)
 
         def extension(code: int) -> None:
             if code <= 0:
@@ -996,7 +1193,9 @@ def scan_opcodes(chunks: Iterable[Any] | bytes, *, start: int = 0) -> ScanResult
 def as_scan_value(obj: Any, depth: int = 0) -> Any:
     """An unpickler's object as the scan would have seen it: strings, ints,
     booleans, None and (shallow) tuples as themselves, classes and
-    functions as the globals they are, anything else opaque."""
+    functions as the globals they are, and what a joblib stream's array
+    data is stepped over with (small str-keyed dicts, dtypes, joblib's
+    array wrapper); anything else opaque."""
     if obj is None or isinstance(obj, bool):
         return obj
     if type(obj) is str:
@@ -1005,6 +1204,21 @@ def as_scan_value(obj: Any, depth: int = 0) -> Any:
         return obj
     if type(obj) is tuple and depth < 4 and len(obj) <= _MAX_NDIM:
         return tuple(as_scan_value(item, depth + 1) for item in obj)
+    if type(obj) is dict and depth < 4 and len(obj) <= _DICT_ITEMS:
+        scanned = _Dict()
+        for key, value in obj.items():
+            scanned.set(key, as_scan_value(value, depth + 1))
+        return scanned
+    if obj is _joblib_stub():
+        return _Global(*_JOBLIB_WRAPPER)
+    if type(obj) is _joblib_stub():
+        return _Call(_Global(*_JOBLIB_WRAPPER), ())
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(obj, numpy.dtype):
+        _, args, state = obj.__reduce__()
+        call = _Call(_Global("numpy", "dtype"), as_scan_value(args, depth + 1))
+        call.state = as_scan_value(state, depth + 1)
+        return call
     module = getattr(obj, "__module__", None)
     qualname = getattr(obj, "__qualname__", None)
     if (isinstance(obj, type) or callable(obj)) and isinstance(module, str) and isinstance(
@@ -1012,6 +1226,15 @@ def as_scan_value(obj: Any, depth: int = 0) -> Any:
     ):
         return _Global(module, qualname)
     return OPAQUE
+
+
+_JOBLIB_WRAPPER = ("joblib.numpy_pickle", "NumpyArrayWrapper")
+
+
+def _joblib_stub() -> Any:
+    """The stand-in foreign loads resolve joblib's wrapper to, if loaded."""
+    module = sys.modules.get("codecpickle._foreign._joblib")
+    return None if module is None else module.WrapperStub
 
 
 def global_value(module: str, name: str) -> Any:

@@ -31,6 +31,7 @@ from ..errors import (
     CodecPickleError,
     CorruptDataError,
     FileFormatError,
+    ForbiddenGlobalError,
     SizeLimitError,
     TruncatedFileError,
 )
@@ -112,7 +113,21 @@ def load_foreign(
         if allowed is not None:
             stream = open_stream()
             unpickler = SafeJoblibUnpickler(stream, allowed, target)
-            result = _hooked(unpickler, array_hook).load()
+            try:
+                result = _hooked(unpickler, array_hook).load()
+            except ForbiddenGlobalError as refused:
+                if not refused.names:
+                    raise
+                # Every refused global, from a walk of the whole stream that
+                # steps over joblib's array data (see _inspect_foreign).
+                from .._inspect_foreign import complete_refusal
+
+                if seekable:
+                    file.seek(start)
+                    raise complete_refusal(refused, file, kind, unpickler.admits) from None
+                if unpickler.refused_in_inner_pickle:
+                    raise complete_refusal(refused, None, kind, unpickler.admits) from None
+                raise
         else:
             result, stream = _load_unrestricted(
                 open_stream, target, array_hook, restartable=seekable

@@ -24,7 +24,7 @@ from typing import Any
 
 from .._array_hooks import ArrayHook
 from .._restricted import RestrictedUnpickler
-from ..errors import CorruptDataError
+from ..errors import CorruptDataError, ForbiddenGlobalError
 from . import _joblib
 from ._stream import ForeignStream
 
@@ -59,6 +59,9 @@ class _JoblibArrays:
     _stream: ForeignStream
     _target: _joblib.MapTarget | None
     _array_hook: ArrayHook | None = None
+    #: Set when a restricted load is refused inside the inner pickle of an
+    #: array of objects.
+    refused_in_inner_pickle = False
     stack: list[Any]
     dispatch: dict[int, Any]
 
@@ -140,6 +143,11 @@ class _JoblibArrays:
                     spend(len(_OPCODE_BLOCK))
         except pickle._Stop as stop:  # type: ignore[attr-defined]
             return stop.value
+        except ForbiddenGlobalError:
+            # The outer stack is restored below: a scan of what follows
+            # cannot continue from this point (see _foreign.load_foreign).
+            self.refused_in_inner_pickle = True
+            raise
         finally:
             self.stack, self.metastack, self.memo, self.append, self.proto = saved
 

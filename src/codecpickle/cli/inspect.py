@@ -19,6 +19,8 @@ by a restricted load (load(..., safe=True), plus any --allow).
 Nothing in the file is executed or imported. Use it before loading a file
 from elsewhere: --untrusted prints only the names a restricted load would
 refuse, one per line, ready to review and pass to load(..., allow=[...]).
+FILE may also be a plain pickle or a joblib file (compressed or not), as
+load reads them.
 """
 
 
