@@ -17,23 +17,28 @@ from codecpickle._atomic import TEMP_SUFFIX
 # lzma: each chunk takes tens of seconds here, so a dump that waited for
 # running chunks would be obvious.
 _CHILD = """
+import signal
 import sys
 import numpy as np
 import codecpickle
+# As in an interactive program: a test run started in the background by a
+# non-interactive shell ignores SIGINT, and children inherit that.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 data = np.random.default_rng(0).standard_normal(32 << 20).astype(np.float32).round(2)
 print("ready", flush=True)
 codecpickle.dump(data, sys.argv[1], compress=("lzma", 6), chunk_size=64 << 20,
-                 threads=int(sys.argv[2]))
+                 threads=int(sys.argv[2]),
+                 progress=(lambda done, total: None) if sys.argv[3] == "1" else None)
 print("finished", flush=True)
 """
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child is POSIX")
-@pytest.mark.parametrize("threads", [1, 2])
-def test_sigint_stops_a_long_dump_within_seconds(tmp_path, threads):
+@pytest.mark.parametrize(("threads", "progress"), [(1, False), (2, False), (2, True)])
+def test_sigint_stops_a_long_dump_within_seconds(tmp_path, threads, progress):
     target = tmp_path / "out.cpkl"
     child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(target), str(threads)],
+        [sys.executable, "-c", _CHILD, str(target), str(threads), "1" if progress else "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

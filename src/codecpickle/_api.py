@@ -27,7 +27,7 @@ from ._manifest import environment, writer_environment
 from ._memmap import MappedFile
 from ._pickling import Pickler, Unpickler
 from ._pool import ChunkPool
-from ._progress import ProgressCallback, reporting
+from ._progress import ProgressCallback, Reporter, reporting
 from ._reader import ContainerReader
 from ._reseal import mark_raw_payloads_mutable
 from ._safe import make_allowlist
@@ -165,20 +165,24 @@ def dumps(
     threads: int | None = None,
     chunk_size: int | None = None,
     filters: str | None = "auto",
+    progress: bool | ProgressCallback | None = None,
 ) -> bytes:
     """Serialise ``obj`` and return the stream as ``bytes``.
 
-    ``compress``, ``threads``, ``chunk_size`` and ``filters`` are as for
-    :func:`dump`; without ``compress`` (here or in a :func:`codecpickle.config`
-    block) the stream is not compressed.
+    ``compress``, ``threads``, ``chunk_size``, ``filters`` and ``progress``
+    are as for :func:`dump`; without ``compress`` (here or in a
+    :func:`codecpickle.config` block) the stream is not compressed.
     """
     compress = _config.pick("compress", compress, UNSET)
+    progress = _config.pick("progress", progress, None)
     codec = resolve_compress(None if compress is UNSET else compress)
     threads = _check_threads(threads)
     chunk_size = _check_chunk_size(chunk_size, codec)
     policy = filters_for(filters, codec)
     out = io.BytesIO()
-    _dump_to(obj, out, codec, threads, chunk_size, policy)
+    with reporting(progress, None, "dumps") as rep:
+        _dump_to(obj, out if rep is None else rep.wrap_writer(out), codec, threads, chunk_size,
+                 policy)
     return out.getvalue()
 
 
@@ -229,8 +233,11 @@ def load(
     enclosing :func:`codecpickle.config` block may set it too).
 
     ``progress`` is as for :func:`dump`; the total is the bytes left in the
-    file (``None`` for pipes and sockets).  A memory-mapped load reads
-    nothing up front and reports only its completion.
+    file (``None`` for pipes and sockets), and the count the bytes of the
+    stream read so far (plain pickles and joblib files: the bytes of the
+    file, compressed or not).  A memory-mapped load counts the mapped array
+    data as it is handed out; a lazy load counts the opcode chunks it reads,
+    out of their total (array data is read later, when used).
 
     ``safe=True`` restricts loading to an allowlist of harmless globals
     (:data:`~codecpickle.SAFE_GLOBALS`: numpy arrays, dtypes and scalars,
@@ -278,14 +285,14 @@ def load(
     ``mmap_mode`` raises :class:`~codecpickle.errors.InvalidOptionError`
     (use one or the other).  See the guide, "Lazy arrays".
     """
+    progress = _config.pick("progress", progress, None)
     if lazy:
         options = {"mmap_mode": mmap_mode, "threads": threads, "verify": verify, "safe": safe,
-                   "allow": allow, "max_buffer_size": max_buffer_size}
+                   "allow": allow, "max_buffer_size": max_buffer_size, "progress": progress}
         return load_lazily(file, storage_options=storage_options, **options)
     _check_mmap_mode(mmap_mode)
     threads = _check_threads(threads)
     guards = _load_guards(safe, allow, max_buffer_size)
-    progress = _config.pick("progress", progress, None)
     file, remote = _remote.route(file, storage_options)
     if remote is not None:
         if mmap_mode is not None:
@@ -313,8 +320,7 @@ def _load_reporting(
     """Load from ``file``, reporting ``progress`` as the stream is read."""
     size = _size_of(file)
     with reporting(progress, size, "load") as rep:
-        wrap = None if rep is None else rep.wrap_reader
-        return _load_file(file, mmap_mode, threads, verify, guards, origin, size, wrap)
+        return _load_file(file, mmap_mode, threads, verify, guards, origin, size, rep)
 
 
 def loads(
@@ -324,6 +330,7 @@ def loads(
     safe: bool | None = None,
     allow: Iterable[AllowEntry] | None = None,
     max_buffer_size: int | None = None,
+    progress: bool | ProgressCallback | None = None,
 ) -> Any:
     """Rebuild the object stored in ``data`` (``bytes``, ``bytearray``,
     ``memoryview`` or any buffer), which must hold exactly one stream.
@@ -331,8 +338,8 @@ def loads(
     .. warning:: Loading runs code named by the data, as :func:`pickle.loads`
        does.  Only load data you trust, or load with ``safe=True``.
 
-    ``threads``, ``safe``, ``allow`` and ``max_buffer_size`` are as for
-    :func:`load`.
+    ``threads``, ``safe``, ``allow``, ``max_buffer_size`` and ``progress``
+    are as for :func:`load` (the total is the size of ``data``).
     """
     try:
         view = memoryview(data)
@@ -343,11 +350,22 @@ def loads(
         ) from None
     threads = _check_threads(threads)
     guards = _load_guards(safe, allow, max_buffer_size)
+    progress = _config.pick("progress", progress, None)
+    with reporting(progress, view.nbytes, "loads") as rep:
+        return _loads_from(data, view, threads, guards, rep)
+
+
+def _loads_from(
+    data: Any, view: memoryview, threads: int, guards: _LoadGuards, rep: Reporter | None
+) -> Any:
     foreign = None if view.nbytes and view[0] == fmt.MAGIC[0] else detect_foreign(bytes(view[:8]))
     if foreign is not None:
+        if rep is not None:
+            return load_foreign(rep.bytes_file(view), foreign, allowed=guards.allowed,
+                                max_buffer_size=guards.max_buffer_size)
         return load_foreign_bytes(data, foreign, allowed=guards.allowed,
                                   max_buffer_size=guards.max_buffer_size)
-    source = MemorySource(view)
+    source = MemorySource(view) if rep is None else rep.memory_source(view)
     result = _load_from(
         source, threads, True, guards=guards, manifest=read_manifest(view),
         origin="the data given to loads()",
@@ -444,7 +462,7 @@ def _load_file(
     guards: _LoadGuards,
     origin: str,
     size: int | None = None,
-    wrap: Callable[[Any], Any] | None = None,
+    rep: Reporter | None = None,
 ) -> Any:
     # Seekable inputs: the writer's versions are checked before unpickling
     # (read first: over a URL, the trailer's reads then come before the
@@ -452,12 +470,15 @@ def _load_file(
     manifest = read_manifest(file)
     file, foreign = sniff(file)  # plain pickles and joblib files: see _foreign
     if foreign is not None:
-        return load_foreign(file, foreign, mmap_mode=mmap_mode, allowed=guards.allowed,
+        # Counted on the file itself: compressed ones by their compressed bytes.
+        return load_foreign(file if rep is None else rep.wrap_reader(file), foreign,
+                            mmap_mode=mmap_mode, allowed=guards.allowed,
                             max_buffer_size=guards.max_buffer_size)
     if mmap_mode is not None:
         mapped = _map(file, mmap_mode)
         if mapped is not None:
-            source = MemorySource(mapped, zero_copy=True)
+            source = (MemorySource(mapped, zero_copy=True) if rep is None
+                      else rep.memory_source(mapped, zero_copy=True))
             source.array_hook = MappedFile.of(mapped, file, mmap_mode)  # np.memmap results
             source.offset = start = file.tell()
             mark = None
@@ -473,7 +494,7 @@ def _load_file(
                 file.seek(source.offset)
     # Progress counts the stream's bytes only (not the looks at its first
     # bytes and its trailer above), so the wrapper goes on here.
-    source = StreamSource(file if wrap is None else wrap(file), size)
+    source = StreamSource(file if rep is None else rep.wrap_reader(file), size)
     return _load_from(
         source, threads, verify, guards=guards, manifest=manifest, origin=origin
     )

@@ -36,6 +36,7 @@ from . import _format as fmt
 from ._index import StreamIndex, read_index
 from ._lazy import ChunkCache, LazyUnpickler, Probes, ReadOptions, read_chunk
 from ._manifest import writer_environment
+from ._progress import Reporter, reporting
 from ._sources import StreamSource
 from .codecs import Codec, codec_from_header
 from .errors import (
@@ -137,8 +138,9 @@ class File:
         checksums of array data stored uncompressed when it is read,
         ``max_buffer_size`` bounds every chunk and every read of an array;
         ``threads`` is accepted and unused (lazy arrays decode in the
-        thread that reads them), and ``mmap_mode`` is refused (see
-        :func:`lazy_settings`).
+        thread that reads them), ``mmap_mode`` is refused (see
+        :func:`lazy_settings`), and ``progress`` counts the opcode chunks
+        read, out of their total (array data is read later, when used).
         """
         if not lazy:
             return self._load_eagerly(options)
@@ -150,32 +152,36 @@ class File:
         codec: Codec | None = None
         if meta["codec"] != fmt.NO_CODEC:
             codec = codec_from_header(meta["codec"], meta.get("params", {}), meta.get("provider"))
-        opcodes = _Opcodes(self, index, codec, read_options)
-        probes = Probes(self, index, codec, read_options)
-        unpickler: Any
-        if allowed is None:
-            unpickler = LazyUnpickler(opcodes, probes, index)
-        else:
-            from ._lazy_safe import LazyRestrictedUnpickler
+        total = sum(chunk.end - chunk.offset for chunk in index.opcode_chunks)
+        with reporting(options.get("progress"), total, "load") as reporter:
+            opcodes = _Opcodes(self, index, codec, read_options, reporter)
+            probes = Probes(self, index, codec, read_options)
+            unpickler: Any
+            if allowed is None:
+                unpickler = LazyUnpickler(opcodes, probes, index)
+            else:
+                from ._lazy_safe import LazyRestrictedUnpickler
 
-            unpickler = LazyRestrictedUnpickler(opcodes, probes, allowed)
-        with writer_environment(index.manifest, None):
-            try:
-                result = unpickler.load()
-            except CodecPickleError:
-                raise
-            except MemoryError as exc:
-                raise SizeLimitError(f"the pickle stream asks for too much memory: {exc}") from exc
-            except (pickle.UnpicklingError, EOFError, struct.error, IndexError) as exc:
-                raise CorruptDataError(f"the pickle stream is damaged: {exc}") from exc
-            except Exception as exc:
-                if allowed is None:
-                    raise  # the file's own code failed: the caller's to see
-                # Only admitted constructors ran: their failure means a bad stream.
-                raise CorruptDataError(
-                    f"the pickle stream does not unpickle: {type(exc).__name__}: {exc}"
-                ) from exc
-        opcodes.finish()
+                unpickler = LazyRestrictedUnpickler(opcodes, probes, allowed)
+            with writer_environment(index.manifest, None):
+                try:
+                    result = unpickler.load()
+                except CodecPickleError:
+                    raise
+                except MemoryError as exc:
+                    raise SizeLimitError(
+                        f"the pickle stream asks for too much memory: {exc}"
+                    ) from exc
+                except (pickle.UnpicklingError, EOFError, struct.error, IndexError) as exc:
+                    raise CorruptDataError(f"the pickle stream is damaged: {exc}") from exc
+                except Exception as exc:
+                    if allowed is None:
+                        raise  # the file's own code failed: the caller's to see
+                    # Only admitted constructors ran: their failure means a bad stream.
+                    raise CorruptDataError(
+                        f"the pickle stream does not unpickle: {type(exc).__name__}: {exc}"
+                    ) from exc
+            opcodes.finish()
         if probes.used != len(index.payloads):
             raise CorruptDataError(
                 f"{len(index.payloads) - probes.used} payload record(s) were never used by "
@@ -235,9 +241,11 @@ class _Opcodes:
     ``unread``, ``check_declared_size``, ``input_offset``)."""
 
     def __init__(
-        self, file: File, index: StreamIndex, codec: Codec | None, options: ReadOptions
+        self, file: File, index: StreamIndex, codec: Codec | None, options: ReadOptions,
+        reporter: Reporter | None = None,
     ) -> None:
         self._file = file
+        self._reporter = reporter
         self._chunks = list(index.opcode_chunks)
         self._codec = codec
         self._options = options
@@ -259,6 +267,8 @@ class _Opcodes:
         self._data = memoryview(read_chunk(self._file, chunk, self._codec, 0))
         self._pos = 0
         self.input_offset += chunk.stored_size + fmt.CHUNK_HEADER.size + fmt.CHECKSUM.size
+        if self._reporter is not None:
+            self._reporter.advance(chunk.end - chunk.offset)
 
     def _take(self, limit: int) -> memoryview:
         while self._pos >= len(self._data):
@@ -340,7 +350,7 @@ def _check_chunk_sizes(index: StreamIndex, options: ReadOptions) -> None:
 # What a lazy load may be given: decoding happens when arrays are used, in
 # the thread that uses them, so ``threads`` has nothing to do.
 _LAZY_OPTIONS = frozenset(
-    {"threads", "verify", "safe", "allow", "mmap_mode", "max_buffer_size"}
+    {"threads", "verify", "safe", "allow", "mmap_mode", "max_buffer_size", "progress"}
 )
 
 

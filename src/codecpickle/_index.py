@@ -14,9 +14,10 @@ Two ways to get there, chosen automatically (``method="auto"``):
   reads at an offset cheaply (a local file, a memory map, an fsspec file
   doing HTTP range requests).
 - **By scanning the records** (version 1, or a version-2 stream the footer
-  cannot reach): one small read per record, seeking past the stored bytes.
-  A scan checks the record headers and the END record, not the checksums
-  of the stored bytes it skips.
+  cannot reach): two small reads per record, seeking past the stored bytes
+  (the walk of :mod:`codecpickle._records`).  A scan checks the record
+  headers and the END record, not the checksums of the stored bytes it
+  skips.
 
 Every size and offset read from the file is checked against the file's size
 and the format's rules before it is used, so a damaged or crafted file
@@ -46,9 +47,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from . import _filters
 from . import _format as fmt
-from ._reader import _parse_meta, read_header_meta
+from ._reader import _parse_meta
+from ._records import check_chunk_header, read_stream_header, walk_stream
 from ._sources import MemorySource, StreamSource, real_fileno
 from ._trailer import (
     Footer,
@@ -328,12 +329,17 @@ class _Access:
         return StreamSource(self._file).read_exact(size, what) if size else b""
 
     def source_at(self, offset: int) -> StreamSource | MemorySource:
-        """A sequential source starting at ``offset`` (for the header)."""
+        """A sequential source positioned at ``offset``, counting offsets
+        from the start of the input (as messages give them)."""
+        source: StreamSource | MemorySource
         if self._buffer is not None:
-            return MemorySource(self._buffer[offset:])
-        assert self._file is not None
-        self._file.seek(offset)
-        return StreamSource(self._file, self.size - offset)
+            source = MemorySource(self._buffer)
+        else:
+            assert self._file is not None
+            self._file.seek(offset)
+            source = StreamSource(_ReadAhead(self._file), self.size)
+        source.offset = offset
+        return source
 
     def close(self) -> None:
         if self._file is not None:
@@ -347,6 +353,40 @@ class _Access:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _ReadAhead:
+    """A seekable file read a few bytes ahead: a record's kind and header,
+    read separately by the walk, cost one read of the file (one request
+    over HTTP), and the seek past its stored bytes none."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+        self._ahead = b""
+
+    def read(self, size: int) -> bytes:
+        if size > len(self._ahead):
+            more = self._file.read(max(size - len(self._ahead), _PEEK))
+            self._ahead += more or b""
+        data, self._ahead = self._ahead[:size], self._ahead[size:]
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset -= len(self._ahead)
+        self._ahead = b""
+        return int(self._file.seek(offset, whence))
+
+    def seekable(self) -> bool:
+        return True
+
+
+# Bytes read at a time while scanning: enough for any record header (END v2
+# with its checksum, or a raw payload's header with the most padding), so one
+# read serves a record's kind and header.
+_PEEK = max(
+    fmt.END_RECORD_V2.size + fmt.CHECKSUM.size, fmt.RAW_PAYLOAD_HEADER.size + fmt.ALIGNMENT
+)
 
 
 def _seekable(file: Any) -> bool:
@@ -514,14 +554,8 @@ def _layout(
         at: int, kind: int, flags: int, raw: int, stored: int, cap: int, element_size: int = 0
     ) -> ChunkInfo:
         nonlocal ordinal
-        _check_chunk(at, kind, flags, raw, stored, cap, compressed)
-        if flags & fmt.FILTER_MASK and not _filters.valid_for(
-            (flags & fmt.FILTER_MASK) >> fmt.FILTER_SHIFT, element_size
-        ):
-            raise CorruptDataError(
-                f"chunk at offset {at} names a filter not defined for the payload's element "
-                f"size {element_size}"
-            )
+        check_chunk_header(kind, flags, raw, stored, offset=at, limit=cap, version=version,
+                           element_size=element_size, compressed=compressed)
         seed = fmt.chunk_seed(version, ordinal, flags, element_size)
         info = ChunkInfo(at, at + fmt.CHUNK_HEADER.size, raw, stored, flags, ordinal, seed)
         ordinal += 1
@@ -573,113 +607,42 @@ def _layout(
     return tuple(opcodes), tuple(payloads), position, ordinal - 1
 
 
-def _check_chunk(
-    at: int, kind: int, flags: int, raw: int, stored: int, cap: int, compressed: bool
-) -> None:
-    """The reader's rules for a chunk header (docs/format.md)."""
-    if flags & ~(fmt.CHUNK_FLAGS | fmt.FILTER_MASK):
-        raise CorruptDataError(f"undefined chunk flags {flags:#04x} for the chunk at offset {at}")
-    if flags & fmt.FILTER_MASK and not fmt.filter_bits_valid(kind, flags):
-        raise CorruptDataError(
-            f"chunk flags {flags:#04x} at offset {at} name a filter that is not defined there"
-        )
-    if not 0 < raw <= cap:
-        raise CorruptDataError(
-            f"chunk at offset {at} declares {raw} raw bytes; expected 1..{cap}"
-        )
-    if flags & fmt.FLAG_STORED_RAW:
-        if stored != raw:
-            raise CorruptDataError(
-                f"raw chunk at offset {at} declares stored size {stored} != raw size {raw}"
-            )
-    elif not 0 < stored < raw:
-        raise CorruptDataError(
-            f"compressed chunk at offset {at} declares stored size {stored} for raw size "
-            f"{raw}; expected 1..{raw - 1}"
-        )
-    elif not compressed:
-        raise CorruptDataError(
-            f"compressed chunk at offset {at} in a stream written without a codec"
-        )
-
-
 # -- scanning --------------------------------------------------------------
-
-# Enough bytes at a record's start for any record header (END v2 with its
-# checksum is the longest).
-_PEEK = fmt.END_RECORD_V2.size + fmt.CHECKSUM.size
 
 
 def _scan(access: _Access, start: int) -> StreamIndex:
-    """Walk the records from the header to END, one small read each."""
+    """Walk the records from the header to END (``_records.walk_stream``,
+    stepping over stored bytes: two small reads per record), then read the
+    trailer, reporting rather than raising its damage."""
     source = access.source_at(start)
-    version, meta = read_header_meta(source)
-    header_size = source.offset
-    position = start + header_size
+    header = read_stream_header(source)
+    version, meta = header.version, header.meta
+    header_size = source.offset - start
     records: list[Record] = []
     chunks: list[tuple[int, int, int]] = []  # of the payload being read
-    payload_left = 0  # its raw bytes not yet covered by DATA chunks
-    while True:
-        if position >= access.size:
-            raise TruncatedFileError(f"the input ends at offset {position}, before END")
-        head = access.read(position, min(_PEEK, access.size - position), "a record")
-        kind = head[0]
-        if payload_left and kind != fmt.KIND_DATA:
-            raise CorruptDataError(
-                f"a payload has {payload_left} bytes to go but offset {position} holds a record "
-                f"of kind {kind:#04x}, not DATA"
-            )
-        if kind in (fmt.KIND_OPCODES, fmt.KIND_DATA):
-            _, flags, raw, stored = _unpack(fmt.CHUNK_HEADER, head, position)
-            size = fmt.chunk_record_size(flags, stored)
-            if kind == fmt.KIND_OPCODES:
-                records.append(("O", flags, raw, stored))
-            elif not payload_left:
-                raise CorruptDataError(f"DATA chunk at offset {position} outside a payload")
-            else:
-                # _layout checks raw against what the payload has left.
-                chunks.append((flags, raw, stored))
-                payload_left = max(0, payload_left - raw)
-        elif kind == fmt.KIND_PAYLOAD:
-            _, reserved, element_size, raw_total = _unpack(fmt.PAYLOAD_HEADER, head, position)
-            # The element size (for filters) exists from version 2.
-            if reserved or (element_size and version < fmt.FILTERS_SINCE_VERSION):
-                raise CorruptDataError(
-                    f"payload header at offset {position} has non-zero reserved bits"
-                )
+    end_record = None
+    for record in walk_stream(source, header, skip_stored=True, read_trailer=False):
+        if record.kind == fmt.KIND_OPCODES:
+            records.append(("O", record.flags, record.raw_size, record.stored_size))
+        elif record.kind == fmt.KIND_DATA:
+            chunks.append((record.flags, record.raw_size, record.stored_size))
+        elif record.kind == fmt.KIND_PAYLOAD:
             chunks = []
-            records.append(("P", raw_total, chunks, element_size))
-            payload_left = raw_total
-            size = fmt.PAYLOAD_HEADER.size
-        elif kind == fmt.KIND_RAW_PAYLOAD:
-            _, pad, element_size, data_size = _unpack(fmt.RAW_PAYLOAD_HEADER, head, position)
-            if element_size and version < fmt.FILTERS_SINCE_VERSION:
-                raise CorruptDataError(
-                    f"raw payload header at offset {position} has non-zero reserved bits"
-                )
-            records.append(("R", pad, data_size))
-            size = fmt.raw_payload_record_size(pad, data_size)
-        elif kind == fmt.KIND_END:
-            break
+            records.append(("P", record.raw_size, chunks, record.element_size))
+        elif record.kind == fmt.KIND_RAW_PAYLOAD:
+            pad = record.data_offset - record.offset - fmt.RAW_PAYLOAD_HEADER.size
+            records.append(("R", pad, record.raw_size))
         else:
-            raise CorruptDataError(f"unknown record kind {kind:#04x} at offset {position}")
-        if size > access.size - position:
-            raise TruncatedFileError(
-                f"record at offset {position} declares {size} bytes but the input holds "
-                f"{access.size - position} from there"
-            )
-        position += size
+            end_record = record
+    assert end_record is not None  # walk_stream ends with END or raises
+    position = end_record.offset
+    # The walk checked every size, the END record's checksum and counts;
+    # the index is laid out as a trailer's would be, by the same code.
     opcodes, payloads, layout_end, units = _layout(records, start + header_size, meta, version)
     layout = fmt.end_record_for(version)
-    end_size = layout.size + fmt.CHECKSUM.size
-    end = access.read(position, end_size, "the END record")
-    fields = layout.unpack(end[: layout.size])
-    if end[1:4] != b"\0\0\0":
-        raise CorruptDataError(f"END record at offset {position} has non-zero reserved bits")
-    (expected,) = fmt.CHECKSUM.unpack(end[layout.size :])
-    if fmt.checksum(end[: layout.size], units + 1) != expected:
-        raise ChecksumMismatchError(f"the END record at offset {position} fails its checksum")
+    fields = layout.unpack(end_record.stored)
     _check_layout(tuple(fields[1:4]), layout_end, position, units, opcodes, payloads)
+    end_size = layout.size + fmt.CHECKSUM.size
     size = position + end_size - start
     manifest = None
     damage = None
@@ -710,11 +673,3 @@ def _scan(access: _Access, start: int) -> StreamIndex:
         trailer_damage=damage,
         trailer_size=trailer_size,
     )
-
-
-def _unpack(layout: Any, head: bytes, position: int) -> tuple[Any, ...]:
-    if len(head) < layout.size:
-        raise TruncatedFileError(
-            f"the input ends inside the record header at offset {position}"
-        )
-    return tuple(layout.unpack(head[: layout.size]))

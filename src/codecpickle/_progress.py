@@ -8,24 +8,30 @@
   else as a plain text line; it appears only once an operation has run for
   half a second, so quick calls print nothing;
 - a callable ``progress(done_bytes, total_bytes)``: called from the calling
-  thread each time bytes reach or leave the file (at least once per chunk,
-  in pieces of at most 16 MiB), with ``total_bytes`` ``None`` while the
-  total is unknown (dumps: the size is known only at the end; loads from
-  pipes).  After a successful operation it is called once more with
+  thread as bytes reach or leave the file, once per MiB or tenth of a
+  second, whichever comes first (writes and reads are split into pieces of
+  at most 16 MiB, so at least that often),
+  with ``done_bytes`` never decreasing and ``total_bytes`` ``None`` while
+  the total is unknown (dumps: the size is known only at the end; loads
+  from pipes).  After a successful operation it is called once more with
   ``done_bytes == total_bytes``.
 
-Counting happens on the file object (bytes written or read), not inside the
-container writer or reader, so it costs one call per write or read.
+Counting happens on the file object (bytes written or read) or, for inputs
+in memory and memory maps, on the source the reader takes its bytes from,
+not inside the container writer or reader; reports are throttled so that a
+stream of many small records costs a callback per MiB, not one per read.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ._sources import MemorySource
 from ._writer import write_all
 from .errors import InvalidOptionError
 
@@ -36,32 +42,77 @@ ProgressCallback = Callable[[int, int | None], Any]
 # (and Ctrl-C between them) come at least this often.
 _PIECE = 16 << 20
 
+# The callback runs once this many bytes have passed since the last report,
+# or this many seconds (output that compresses to little still moves), and
+# at the end: not on every read, as the reader takes a record's kind, header
+# and checksum in separate small reads.
+_STEP = 1 << 20
+_INTERVAL = 0.1
+# Bytes between two looks at the clock and the thresholds above.
+_CHECK = 64 << 10
+
 # Bars appear only for operations that last longer than this (seconds).
 _DELAY = 0.5
 
 
 class Reporter:
-    """Counts bytes and passes the count to a callback."""
+    """Counts bytes and passes the count to a callback, once per
+    :data:`_STEP` bytes or :data:`_INTERVAL` seconds, never with a smaller
+    count than before."""
 
     def __init__(self, callback: ProgressCallback, total: int | None) -> None:
         self._callback = callback
         self.total = total
         self.done = 0
+        #: Counting code calls :meth:`check` once ``done`` reaches this: the
+        #: common case (a small read) costs an addition and a comparison.
+        self.next_check = _CHECK
+        self._reported = 0
+        self._reported_at = time.monotonic()
 
     def advance(self, nbytes: int) -> None:
         self.done += nbytes
-        self._callback(self.done, self.total)
+        if self.done >= self.next_check:
+            self.check()
+
+    def check(self) -> None:
+        """Report ``done`` if a MiB or a tenth of a second has passed since
+        the last report (at most every :data:`_CHECK` bytes: no clock read
+        on every small read)."""
+        self.next_check = self.done + _CHECK
+        # ``done`` may step back (a reader seeking back over bytes it read
+        # to look at them): reports stay where they were until it passes.
+        now = time.monotonic()
+        if self.done > self._reported and (
+            self.done - self._reported >= _STEP or now - self._reported_at >= _INTERVAL
+        ):
+            self._reported = self.done
+            self._reported_at = now
+            self._callback(self.done, self.total)
 
     def finish(self) -> None:
         """Report completion: ``done == total`` (the total is now known)."""
-        self.total = self.done
+        self.done = max(self.done, self._reported)
+        if self._reported == self.done == self.total:
+            return  # the last report already said so
+        self.total = self._reported = self.done
         self._callback(self.done, self.total)
 
     def wrap_writer(self, file: Any) -> _CountingWriter:
+        """``file``, counting the bytes written to it."""
         return _CountingWriter(file, self)
 
     def wrap_reader(self, file: Any) -> _CountingReader:
+        """``file``, counting the bytes read from it."""
         return _CountingReader(file, self)
+
+    def bytes_file(self, data: Any) -> io.BytesIO:
+        """An ``io.BytesIO`` holding ``data``, counting the bytes read."""
+        return _CountingBytesIO(data, self)
+
+    def memory_source(self, data: Any, *, zero_copy: bool = False) -> MemorySource:
+        """A :class:`MemorySource` over ``data`` counting the bytes taken."""
+        return _CountingMemorySource(data, self, zero_copy=zero_copy)
 
 
 class _CountingWriter:
@@ -88,22 +139,38 @@ class _CountingReader:
 
     def __init__(self, file: Any, reporter: Reporter) -> None:
         self._file = file
+        self._read = file.read
         self._reporter = reporter
         if not callable(getattr(file, "readinto", None)):
             self.readinto = None  # the source then falls back on read()
 
     def read(self, size: int = -1) -> bytes:
-        data = self._file.read(size)
+        # Called for every record's kind, header and checksum: kept lean.
+        data = self._read(size)
         if data:
-            self._reporter.advance(len(data))
+            reporter = self._reporter
+            reporter.done += len(data)
+            if reporter.done >= reporter.next_check:
+                reporter.check()
         return data
 
     def readinto(self, buffer: Any) -> int:  # type: ignore[no-redef]
-        view = memoryview(buffer).cast("B")[:_PIECE]
-        count = self._file.readinto(view)
+        if type(buffer) is not memoryview or buffer.nbytes > _PIECE:
+            buffer = memoryview(buffer).cast("B")[:_PIECE]
+        count = self._file.readinto(buffer)
         if count:
-            self._reporter.advance(count)
+            reporter = self._reporter
+            reporter.done += count
+            if reporter.done >= reporter.next_check:
+                reporter.check()
         return count
+
+    def readline(self, size: int = -1) -> bytes:
+        # Pickle streams of protocols 0 and 1 (foreign loads) read lines.
+        line = self._file.readline(size)
+        if line:
+            self._reporter.advance(len(line))
+        return line
 
     def seek(self, offset: int, whence: int = 0) -> int:
         # Bytes looked at and sought back over (format detection) are not
@@ -115,6 +182,56 @@ class _CountingReader:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._file, name)
+
+
+class _CountingMemorySource(MemorySource):
+    """A :class:`MemorySource` counting what is taken from it (every read
+    goes through :meth:`view`; mapped bytes count once handed out)."""
+
+    def __init__(self, data: Any, reporter: Reporter, *, zero_copy: bool = False) -> None:
+        super().__init__(data, zero_copy=zero_copy)
+        self._reporter = reporter
+
+    def view(self, nbytes: int, what: str) -> memoryview:
+        taken = super().view(nbytes, what)
+        self._reporter.advance(nbytes)
+        return taken
+
+
+class _CountingBytesIO(io.BytesIO):
+    """A ``BytesIO`` (still one for code that asks, to learn its size)
+    counting what is read from it, by its position."""
+
+    def __init__(self, data: Any, reporter: Reporter) -> None:
+        super().__init__(memoryview(data).cast("B"))
+        self._reporter = reporter
+
+    def _count(self, before: int) -> None:
+        self._reporter.advance(self.tell() - before)
+
+    def read(self, size: int | None = -1) -> bytes:
+        before = self.tell()
+        data = super().read(size)
+        self._count(before)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        before = self.tell()
+        count = super().readinto(buffer)
+        self._count(before)
+        return count
+
+    def readline(self, size: int | None = -1) -> bytes:
+        before = self.tell()
+        line = super().readline(size)
+        self._count(before)
+        return line
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        before = self.tell()
+        after = super().seek(offset, whence)
+        self._count(before)
+        return after
 
 
 def check_progress(progress: object) -> None:

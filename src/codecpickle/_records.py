@@ -1,20 +1,27 @@
 """Walk a stream's records without unpickling anything, sequentially.
 
-The command line's ``info``, ``verify``, ``recompress`` and ``bench`` need the
-container's structure (which records, where, how large, with which checksum)
-but never the objects: :func:`walk_stream` reads one stream from its header
-to its END record and yields one :class:`Record` per record, checking every
-structural rule the reader checks (kinds, flags, sizes, END counts) so a
-truncated or malformed stream raises the same errors a load would.
+This module owns the container's record layout outside the unpickling hot
+path (:mod:`codecpickle._reader`): :func:`walk_stream` reads one stream from
+its header to its END record (and trailer) and yields one :class:`Record`
+per record, checking every structural rule the reader checks (kinds, flags,
+sizes, END counts) so a truncated or malformed stream raises the same
+errors a load would.  Its users:
 
-Unlike :mod:`codecpickle._index` (which finds records through a version-2
-trailer, or by seeking past stored bytes), this walk reads every byte in
-order, so it works on pipes and hands each record's stored bytes to the
-caller: what ``verify`` hashes and ``recompress`` decodes.
+- the command line's ``info``, ``verify``, ``recompress`` and ``bench``
+  (through :mod:`codecpickle._transcode`), which need each record's stored
+  bytes (what ``verify`` hashes and ``recompress`` decodes) but never the
+  objects;
+- :func:`codecpickle.reseal`, which hashes raw payloads in pieces;
+- :mod:`codecpickle._index`'s scan of files without a usable trailer, which
+  steps over stored bytes (``skip_stored=True``: seeks where it can);
+- :mod:`codecpickle._skim`, which parses payload headers with
+  :func:`read_payload_header` and :func:`read_raw_payload_header` and steps
+  over their bytes with :func:`skip` on behalf of a reader.
 
-Checksums are *not* checked while walking: each chunk record carries its
-stored bytes and expected checksum, so a caller can hash many of them in
-parallel (:func:`check`), or skip hashing entirely (``info``).
+Checksums are *not* checked while walking (but for the END record's): each
+record carries its stored bytes and expected checksum, so a caller can hash
+many of them in parallel (:func:`check`), or skip hashing entirely
+(``info``).
 """
 
 from __future__ import annotations
@@ -114,6 +121,9 @@ class Record:
     #: PAYLOAD headers and their DATA chunks: the element size (version 2,
     #: 0 when not told), which filters work on.
     element_size: int = 0
+    #: Raw payloads walked with ``stream_raw_payloads=True`` from a stream:
+    #: their bytes, read in pieces as they are iterated (see RawPieces).
+    pieces: RawPieces | None = field(default=None, repr=False, compare=False)
 
     @property
     def filter_id(self) -> int:
@@ -162,14 +172,24 @@ def walk_stream(
     totals: StreamTotals | None = None,
     *,
     read_raw_payloads: bool = True,
+    skip_stored: bool = False,
+    read_trailer: bool = True,
+    stream_raw_payloads: bool = False,
 ) -> Iterator[Record]:
     """Yield the records after ``header`` up to and including END, leaving
-    the source just past the END record.
+    the source just past the END record (and, with ``read_trailer``, past
+    the version-2 trailer, read and checked into ``totals.trailer``).
 
     From a :class:`MemorySource` stored bytes are views (nothing is copied
     or touched until used).  From a :class:`StreamSource` they are read;
     with ``read_raw_payloads=False`` a raw payload is hashed in pieces
-    instead of held whole (its record then has ``digest`` set).
+    instead of held whole (its record then has ``digest`` set).  With
+    ``skip_stored=True`` the stored bytes of chunks and raw payloads, and
+    their checksums, are stepped over (:func:`skip`): records then carry
+    neither ``stored`` nor ``expected``.  With ``stream_raw_payloads=True``
+    a raw payload read from a stream carries :class:`RawPieces` instead of
+    its bytes, to be iterated before the next record is asked for (what is
+    left is read and checked then).
     """
     totals = StreamTotals() if totals is None else totals
     chunk_limit = header.chunk_size
@@ -194,8 +214,12 @@ def walk_stream(
                 source, header, offset, limit, kind, size
             )
             data_offset = source.offset
-            stored = source.view(stored_size, "a chunk")
-            expected = _read_checksum(source)
+            stored = expected = None
+            if skip_stored:
+                skip(source, stored_size + fmt.CHECKSUM.size, "a chunk")
+            else:
+                stored = source.view(stored_size, "a chunk")
+                expected = _read_checksum(source)
             totals.chunks += 1
             if kind == fmt.KIND_DATA:
                 payload_left -= raw_size
@@ -206,13 +230,7 @@ def walk_stream(
                          expected, stored, seed=seed, element_size=size)
             ordinal += 1
         elif kind == fmt.KIND_PAYLOAD:
-            head = source.read_exact(fmt.PAYLOAD_HEADER.size - 1, "a payload header")
-            _, reserved, element_size, raw_size = fmt.PAYLOAD_HEADER.unpack(b"\0" + head)
-            # The element size (for filters) exists from version 2.
-            if reserved or (element_size and header.version < fmt.FILTERS_SINCE_VERSION):
-                raise CorruptDataError(
-                    f"payload header at offset {offset} has non-zero reserved bits"
-                )
+            element_size, raw_size = read_payload_header(source, header.version)
             if raw_size == 0:
                 raise CorruptDataError(f"payload at offset {offset} declares 0 bytes")
             payload_left, payload_offset = raw_size, offset
@@ -220,13 +238,20 @@ def walk_stream(
             totals.payload_bytes += raw_size
             yield Record(kind, offset, source.offset, raw_size, 0, element_size=element_size)
         elif kind == fmt.KIND_RAW_PAYLOAD:
-            record = _raw_payload(source, offset, ordinal, read_raw_payloads, header.version)
+            how = (
+                "skip" if skip_stored
+                else "stream" if stream_raw_payloads and isinstance(source, StreamSource)
+                else "read" if read_raw_payloads else "hash"
+            )
+            record = _raw_payload(source, offset, ordinal, how, header)
             totals.payloads += 1
             totals.payload_bytes += record.raw_size
             yield record
+            if record.pieces is not None:
+                record.pieces.finish()
             ordinal += 1
         elif kind == fmt.KIND_END:
-            yield _end(source, header, offset, ordinal, totals)
+            yield _end(source, header, offset, ordinal, totals, read_trailer)
             totals.end_offset = source.offset
             return
         else:
@@ -254,17 +279,33 @@ def _chunk_header(
 ) -> tuple[int, int, int]:
     head = source.read_exact(fmt.CHUNK_HEADER.size - 1, "a chunk header")
     _, flags, raw_size, stored_size = fmt.CHUNK_HEADER.unpack(bytes([kind]) + head)
+    check_chunk_header(
+        kind, flags, raw_size, stored_size, offset=offset, limit=limit, version=header.version,
+        element_size=element_size, compressed=header.codec_name != fmt.NO_CODEC,
+    )
+    _check_remaining(source, stored_size + fmt.CHECKSUM.size, "chunk", offset)
+    return flags, raw_size, stored_size
+
+
+def check_chunk_header(
+    kind: int, flags: int, raw_size: int, stored_size: int, *, offset: int, limit: int,
+    version: int, element_size: int, compressed: bool,
+) -> None:
+    """The format's rules for the header of the chunk record at ``offset``
+    (its kind byte; its flags byte follows): defined flags, a filter only
+    where one may be, 1..``limit`` raw bytes, stored sizes that match the
+    flags, compressed chunks only in a stream with a codec."""
     if flags & ~(fmt.CHUNK_FLAGS | fmt.FILTER_MASK):
         raise CorruptDataError(f"undefined chunk flags {flags:#04x} at offset {offset + 1}")
     filter_id = (flags & fmt.FILTER_MASK) >> fmt.FILTER_SHIFT
     if filter_id and (
-        header.version < fmt.FILTERS_SINCE_VERSION
+        version < fmt.FILTERS_SINCE_VERSION
         or not fmt.filter_bits_valid(kind, flags)
         or not _filters.valid_for(filter_id, element_size)
     ):
         raise CorruptDataError(
             f"chunk flags {flags:#04x} at offset {offset + 1} name filter {filter_id}, which is "
-            f"not defined there (format version {header.version}, element size {element_size})"
+            f"not defined there (format version {version}, element size {element_size})"
         )
     if not 0 < raw_size <= limit:
         raise CorruptDataError(
@@ -281,30 +322,63 @@ def _chunk_header(
             f"compressed chunk at offset {offset} declares stored size {stored_size} "
             f"for raw size {raw_size}; expected 1..{raw_size - 1}"
         )
-    elif header.codec_name == fmt.NO_CODEC:
+    elif not compressed:
         raise CorruptDataError(
             f"compressed chunk at offset {offset} in a stream written without a codec"
         )
-    _check_remaining(source, stored_size + fmt.CHECKSUM.size, "chunk", offset)
-    return flags, raw_size, stored_size
 
 
-def _raw_payload(
-    source: Source, offset: int, ordinal: int, read_data: bool, version: int
-) -> Record:
+def read_payload_header(source: Source, version: int) -> tuple[int, int]:
+    """Read the rest of a PAYLOAD record's header (its kind byte was just
+    read) and check it; return the element size and the raw size."""
+    offset = source.offset - 1
+    head = source.read_exact(fmt.PAYLOAD_HEADER.size - 1, "a payload header")
+    _, reserved, element_size, raw_size = fmt.PAYLOAD_HEADER.unpack(b"\0" + head)
+    # The element size (for filters) exists from version 2.
+    if reserved or (element_size and version < fmt.FILTERS_SINCE_VERSION):
+        raise CorruptDataError(f"payload header at offset {offset} has non-zero reserved bits")
+    return element_size, raw_size
+
+
+def read_raw_payload_header(source: Source, version: int) -> tuple[int, int, int]:
+    """Read the rest of a RAW_PAYLOAD record's header (its kind byte was
+    just read) and check it; return the padding, element size and size."""
+    offset = source.offset - 1
     head = source.read_exact(fmt.RAW_PAYLOAD_HEADER.size - 1, "a raw payload header")
     _, pad, element_size, size = fmt.RAW_PAYLOAD_HEADER.unpack(b"\0" + head)
     if element_size and version < fmt.FILTERS_SINCE_VERSION:
         raise CorruptDataError(f"raw payload header at offset {offset} has non-zero reserved bits")
     if pad >= fmt.ALIGNMENT:
         raise CorruptDataError(f"raw payload at offset {offset} declares {pad} padding bytes")
+    return pad, element_size, size
+
+
+def _raw_payload(
+    source: Source, offset: int, ordinal: int, how: str, header: StreamHeader
+) -> Record:
+    """A raw payload record: its bytes read (``how="read"``), hashed in
+    pieces (``"hash"``), left to read in pieces (``"stream"``) or stepped
+    over (``"skip"``); views from memory."""
+    pad, element_size, size = read_raw_payload_header(source, header.version)
     _check_remaining(source, pad + size + fmt.CHECKSUM.size, "raw payload", offset)
     source.read_exact(pad, "raw payload padding")
     data_offset = source.offset
-    stored = digest = None
+    stored = digest = expected = None
+    if how == "skip":
+        skip(source, size + fmt.CHECKSUM.size, "a raw payload")
+        return Record(fmt.KIND_RAW_PAYLOAD, offset, data_offset, size, size, 0, ordinal,
+                      element_size=element_size)
+    if how == "stream":
+        assert isinstance(source, StreamSource)
+        record = Record(fmt.KIND_RAW_PAYLOAD, offset, data_offset, size, size, 0, ordinal,
+                        element_size=element_size)
+        # Changed in place through mmap_mode="r+" on purpose: not checked.
+        pieces = RawPieces(source, record, verify=not header.mutable_raw_payloads)
+        object.__setattr__(record, "pieces", pieces)
+        return record
     if isinstance(source, MemorySource):
         stored = source.view(size, "a raw payload")
-    elif read_data:
+    elif how == "read":
         stored = memoryview(allocate(size, "raw payload", offset))
         source.readinto_exact(stored, "a raw payload")
     else:
@@ -320,8 +394,55 @@ def _raw_payload(
                   stored, digest, element_size=element_size)
 
 
+class RawPieces:
+    """The bytes of a raw payload read from a stream, in fresh pieces of at
+    most 16 MiB as they are iterated (so a payload larger than memory can be
+    passed on), hashed on the way; its checksum is read and, with
+    ``verify``, checked once the last piece is out
+    (:class:`ChecksumMismatchError`).  Iterate once."""
+
+    def __init__(self, source: StreamSource, record: Record, *, verify: bool) -> None:
+        self._source = source
+        self._record = record
+        self._hasher = fmt.new_hasher(record.ordinal or 0)
+        self._left = record.raw_size
+        self._done = False
+        self.verify = verify
+
+    def __iter__(self) -> Iterator[memoryview]:
+        while self._left:
+            piece = memoryview(allocate(min(self._left, _PIECE), "raw payload", 0))
+            self._source.readinto_exact(piece, "a raw payload")
+            self._hasher.update(piece)
+            self._left -= piece.nbytes
+            yield piece
+        self._end()
+
+    def finish(self) -> None:
+        """Read (and hash) what was not iterated, then the checksum."""
+        while self._left:
+            piece = self._source.read_exact(min(self._left, _PIECE), "a raw payload")
+            self._hasher.update(piece)
+            self._left -= len(piece)
+        self._end()
+
+    def _end(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        expected = _read_checksum(self._source)
+        if self.verify and self._hasher.intdigest() != expected:
+            record = self._record
+            raise ChecksumMismatchError(
+                f"the {record.stored_size} bytes at offset {record.data_offset} "
+                f"({record.kind_name} record #{record.ordinal} at offset {record.offset}) "
+                "fail their checksum: the file is damaged"
+            )
+
+
 def _end(
-    source: Source, header: StreamHeader, offset: int, ordinal: int, totals: StreamTotals
+    source: Source, header: StreamHeader, offset: int, ordinal: int, totals: StreamTotals,
+    read_trailer: bool,
 ) -> Record:
     layout = fmt.end_record_for(header.version)
     rest = source.read_exact(layout.size - 1, "the END record")
@@ -338,7 +459,7 @@ def _end(
             f"records and {opcode_bytes} opcode bytes, but the stream held "
             f"{totals.payloads}, {ordinal - 1} and {totals.opcode_bytes}"
         )
-    if trailer_size:
+    if trailer_size and read_trailer:
         # Version 2: the trailer (index, manifest, footer) is read and its
         # checksums and sizes checked, as a load does.
         totals.trailer = read_after_end(source, trailer_size[0], units, header.offset)
@@ -358,16 +479,22 @@ def _check_remaining(source: Source, nbytes: int, what: str, offset: int) -> Non
         )
 
 
-def check(record: Record) -> None:
-    """Raise :class:`ChecksumMismatchError` if ``record``'s stored bytes do
-    not match its checksum (records without one pass)."""
+def checksum_matches(record: Record) -> bool:
+    """Whether ``record``'s stored bytes match its checksum (records
+    without one match)."""
     if record.ordinal is None:
-        return
+        return True
     digest = record.digest
     if digest is None:
         seed = record.ordinal if record.seed is None else record.seed
         digest = fmt.checksum(record.stored, seed)
-    if digest != record.expected:
+    return digest == record.expected
+
+
+def check(record: Record) -> None:
+    """Raise :class:`ChecksumMismatchError` if ``record``'s stored bytes do
+    not match its checksum (records without one pass)."""
+    if not checksum_matches(record):
         raise ChecksumMismatchError(
             f"the {record.stored_size or fmt.END_RECORD.size} bytes at offset "
             f"{record.data_offset} ({record.kind_name} record #{record.ordinal} at offset "
@@ -388,3 +515,13 @@ def decode(record: Record, codec: Codec | None) -> memoryview:
         filtered, out = out, memoryview(allocate(record.raw_size, "a chunk", record.data_offset))
         _filters.decode(record.filter_id, filtered, out, record.element_size)
     return out
+
+
+def skip(source: Any, nbytes: int, what: str) -> None:
+    """Step ``source`` over ``nbytes``: a view for memory; a stream seeks
+    when it can, else reads through in bounded pieces.  TruncatedFileError
+    when the input ends first."""
+    if isinstance(source, MemorySource):
+        source.view(nbytes, what)
+    else:
+        source.skip(nbytes, what)

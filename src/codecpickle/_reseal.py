@@ -21,18 +21,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import _format as fmt
-from ._reader import read_header_fields
+from ._records import Record, StreamHeader, checksum_matches, read_stream_header, walk_stream
 from ._sources import StreamSource
 from ._targets import local_path
-from ._trailer import read_after_end
 from ._types import PathType
-from .errors import ChecksumMismatchError, CorruptDataError, TruncatedFileError
+from .errors import ChecksumMismatchError
 
 __all__ = ["mark_raw_payloads_mutable", "reseal"]
 
 _FLAGS = fmt.HEADER_FLAGS_OFFSET
-# Raw payloads are hashed in pieces of this size, never read whole.
-_PIECE = 16 << 20
 
 
 def mark_raw_payloads_mutable(mapped: Any, start: int) -> None:
@@ -86,15 +83,12 @@ def reseal(path: PathType) -> int:
         flagged: list[tuple[int, bytes]] = []
         updates: list[tuple[int, bytes]] = []
         while source.remaining() or not source.offset:
-            start = source.offset
-            version, _, flags = read_header_fields(source)
+            stream = read_stream_header(source)
+            start = stream.offset
             header = _header_bytes(file, start, source.offset)
-            mutable = bool(flags & fmt.FLAG_MUTABLE_RAW_PAYLOADS)
-            records = _walk_records(source, version, start, mutable)
-            for checksum_offset, actual, stored in records:
-                if actual != stored:
-                    updates.append((checksum_offset, fmt.CHECKSUM.pack(actual)))
-            if mutable:
+            for checksum_offset, actual in _stale_checksums(source, stream):
+                updates.append((checksum_offset, fmt.CHECKSUM.pack(actual)))
+            if stream.mutable_raw_payloads:
                 flagged.append((start, header))
         # Nothing is written before the whole file has been verified.
         for offset, packed in updates:
@@ -131,96 +125,27 @@ def _sync(file: Any, wrote: bool) -> None:
         os.fsync(file.fileno())
 
 
-def _walk_records(
-    source: StreamSource, version: int, start: int, mutable: bool
-) -> Iterator[tuple[int, int, int]]:
+def _stale_checksums(source: StreamSource, stream: StreamHeader) -> Iterator[tuple[int, int]]:
     """Verify one stream's records after its header, leaving ``source``
     just past the stream (its END record, and its trailer in version 2);
-    yield ``(checksum offset, checksum of the data, stored checksum)`` for
-    every RAW_PAYLOAD of a stream flagged mutable, and raise on any other
-    checksum or structure error."""
-    ordinal = 1
-    while True:
-        offset = source.offset
-        kind = source.read_exact(1, "a record")[0]
-        if kind == fmt.KIND_END:
-            layout = fmt.end_record_for(version)
-            end = bytes([kind]) + source.read_exact(layout.size - 1, "the END record")
-            _check(source, end, ordinal, offset)
-            _, _, units, _, *trailer_size = layout.unpack(end)
-            if trailer_size:
-                # The trailer holds the index and manifest (header metadata
-                # verbatim, never the flags): checked, and left as it is.
-                read_after_end(source, trailer_size[0], units, start)
-            return
-        if kind == fmt.KIND_OPCODES:
-            _chunk(source, kind, version, ordinal, 0, offset)
-            ordinal += 1
-        elif kind == fmt.KIND_PAYLOAD:
-            head = source.read_exact(fmt.PAYLOAD_HEADER.size - 1, "a payload header")
-            _, _, element_size, raw_size = fmt.PAYLOAD_HEADER.unpack(bytes([kind]) + head)
-            filled = 0
-            while filled < raw_size:
-                chunk_offset = source.offset
-                if source.read_exact(1, "a payload chunk")[0] != fmt.KIND_DATA:
-                    raise CorruptDataError(
-                        f"payload at offset {offset} is cut short by another record at "
-                        f"offset {chunk_offset}"
-                    )
-                filled += _chunk(
-                    source, fmt.KIND_DATA, version, ordinal, element_size, chunk_offset
-                )
-                ordinal += 1
-        elif kind == fmt.KIND_RAW_PAYLOAD:
-            head = source.read_exact(fmt.RAW_PAYLOAD_HEADER.size - 1, "a raw payload header")
-            _, pad, _, size = fmt.RAW_PAYLOAD_HEADER.unpack(bytes([kind]) + head)
-            source.read_exact(pad, "raw payload padding")
-            data_offset = source.offset
-            hasher = fmt.new_hasher(ordinal)
-            left = size
-            while left:
-                piece = source.read_exact(min(left, _PIECE), "a raw payload")
-                hasher.update(piece)
-                left -= len(piece)
-            actual = hasher.intdigest()
-            checksum_offset = source.offset
-            (stored,) = fmt.CHECKSUM.unpack(source.read_exact(fmt.CHECKSUM.size, "a checksum"))
-            if mutable:
-                yield checksum_offset, actual, stored
-            elif actual != stored:
-                raise _mismatch(size, data_offset, ordinal)
-            ordinal += 1
-        else:
-            raise CorruptDataError(f"unknown record kind {kind:#04x} at offset {offset}")
-
-
-def _chunk(
-    source: StreamSource, kind: int, version: int, ordinal: int, element_size: int, offset: int
-) -> int:
-    head = source.read_exact(fmt.CHUNK_HEADER.size - 1, "a chunk header")
-    _, flags, raw_size, stored_size = fmt.CHUNK_HEADER.unpack(bytes([kind]) + head)
-    remaining = source.remaining()
-    if remaining is not None and stored_size > remaining:
-        raise TruncatedFileError(
-            f"chunk at offset {offset} declares {stored_size} stored bytes but the file has "
-            f"only {remaining} left"
+    yield ``(checksum offset, checksum of the data)`` for every RAW_PAYLOAD
+    of a stream flagged mutable whose stored checksum is stale, and raise
+    on any other checksum or structure error."""
+    for record in walk_stream(source, stream, read_raw_payloads=False):
+        if checksum_matches(record):
+            continue
+        if stream.mutable_raw_payloads and record.kind == fmt.KIND_RAW_PAYLOAD:
+            yield record.data_offset + record.stored_size, _digest(record)
+            continue
+        # Raw payloads are named by their data, chunks by their record.
+        where = record.data_offset if record.kind == fmt.KIND_RAW_PAYLOAD else record.offset
+        raise ChecksumMismatchError(
+            f"the {record.stored_size} bytes at offset {where} fail their checksum (record "
+            f"#{record.ordinal}): the file is damaged; nothing was resealed"
         )
-    # From version 2 a chunk's seed also holds its flags and element size.
-    seed = fmt.chunk_seed(version, ordinal, flags, element_size)
-    _check(source, source.read_exact(stored_size, "a chunk"), seed, offset, ordinal)
-    return int(raw_size)
 
 
-def _check(
-    source: StreamSource, data: Any, seed: int, offset: int, ordinal: int | None = None
-) -> None:
-    (stored,) = fmt.CHECKSUM.unpack(source.read_exact(fmt.CHECKSUM.size, "a checksum"))
-    if fmt.checksum(data, seed) != stored:
-        raise _mismatch(memoryview(data).nbytes, offset, seed if ordinal is None else ordinal)
-
-
-def _mismatch(size: int, offset: int, ordinal: int) -> ChecksumMismatchError:
-    return ChecksumMismatchError(
-        f"the {size} bytes at offset {offset} fail their checksum (record #{ordinal}): the "
-        "file is damaged; nothing was resealed"
-    )
+def _digest(record: Record) -> int:
+    """The checksum of a raw payload hashed while walking."""
+    assert record.digest is not None  # walked with read_raw_payloads=False
+    return record.digest

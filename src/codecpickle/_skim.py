@@ -2,9 +2,10 @@
 
 :func:`skim_payloads` makes a :class:`~codecpickle._reader.ContainerReader`
 check each payload record's headers and sizes as usual but step over its
-stored bytes (seeking when the source can, reading through otherwise)
-instead of decoding them into memory.  The opcode chunks are still read,
-verified and decoded, so the reader serves the complete opcode stream.
+stored bytes (:func:`codecpickle._records.skip`: seeking when the source
+can, reading through otherwise) instead of decoding them into memory.
+The opcode chunks are still read, verified and decoded, so the reader
+serves the complete opcode stream.
 :func:`codecpickle.inspect` reads inputs it cannot seek in this way (a
 seekable file is read through its index instead), and a refused restricted
 load uses it to walk the rest of a stream cheaply.
@@ -16,18 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
 
 from . import _format as fmt
 from ._reader import ContainerReader
-from ._sources import MemorySource
+from ._records import read_payload_header, read_raw_payload_header, skip
 from .errors import CorruptDataError
 
 __all__ = ["PayloadRecord", "skim_payloads"]
-
-_SKIP_PIECE = 1 << 20  # read-through step over the payload bytes of a stream
 
 
 @dataclass(frozen=True)
@@ -62,10 +58,7 @@ def _skim_payload(
 ) -> memoryview:
     source = reader._source
     offset = source.offset - 1
-    head = source.read_exact(fmt.PAYLOAD_HEADER.size - 1, "a payload header")
-    _, reserved, element_size, raw_size = fmt.PAYLOAD_HEADER.unpack(b"\0" + head)
-    if reserved or (element_size and reader.header.version < fmt.FILTERS_SINCE_VERSION):
-        raise CorruptDataError(f"payload header at offset {offset} has non-zero reserved bits")
+    element_size, raw_size = read_payload_header(source, reader.header.version)
     filled = stored = chunks = 0
     while filled < raw_size:
         chunk_offset = source.offset
@@ -96,12 +89,7 @@ def _skim_raw_payload(
 ) -> memoryview:
     source = reader._source
     offset = source.offset - 1
-    head = source.read_exact(fmt.RAW_PAYLOAD_HEADER.size - 1, "a raw payload header")
-    _, pad, element_size, size = fmt.RAW_PAYLOAD_HEADER.unpack(b"\0" + head)
-    if element_size and reader.header.version < fmt.FILTERS_SINCE_VERSION:
-        raise CorruptDataError(f"raw payload header at offset {offset} has non-zero reserved bits")
-    if pad >= fmt.ALIGNMENT:
-        raise CorruptDataError(f"raw payload at offset {offset} declares {pad} padding bytes")
+    pad, _, size = read_raw_payload_header(source, reader.header.version)
     reader._check_remaining(pad + size + fmt.CHECKSUM.size, "raw payload", offset)
     reader._next_ordinal()
     skip(source, pad + size + fmt.CHECKSUM.size, "a raw payload")
@@ -110,21 +98,3 @@ def _skim_raw_payload(
         record = fmt.RAW_PAYLOAD_HEADER.size + pad + size + fmt.CHECKSUM.size
         on_payload(PayloadRecord(offset, "raw", size, record, 1))
     return memoryview(b"")
-
-
-def skip(source: Any, nbytes: int, what: str) -> None:
-    """Step ``source`` over ``nbytes``: its own ``skip`` when it has one
-    (seekable files), a view for memory, a read-through in bounded pieces
-    otherwise.  TruncatedFileError when the input ends first."""
-    own = getattr(source, "skip", None)
-    if own is not None:
-        own(nbytes, what)
-    elif isinstance(source, MemorySource):
-        source.view(nbytes, what)
-    else:
-        scratch = np.empty(min(nbytes, _SKIP_PIECE), dtype=np.uint8).data
-        left = nbytes
-        while left:
-            step = min(left, len(scratch))
-            source.readinto_exact(scratch[:step], what)
-            left -= step

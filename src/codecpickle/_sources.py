@@ -143,6 +143,7 @@ class StreamSource:
     def __init__(self, file: Any, size: int | None = None) -> None:
         self._readinto = getattr(file, "readinto", None)
         self._read = _checked_read(file)
+        self._file = file
         self.offset = 0
         #: Bytes the stream holds from its start, when known (regular files).
         self.size = size
@@ -203,8 +204,37 @@ class StreamSource:
         """The next ``nbytes`` as a buffer (a copy for streams)."""
         return memoryview(self.read_exact(nbytes, what))
 
+    def skip(self, nbytes: int, what: str) -> None:
+        """Step over the next ``nbytes``: one seek when the file can seek
+        and its size is known (so running past the end is caught), else a
+        read-through in bounded pieces."""
+        remaining = self.remaining()
+        if remaining is not None and _seekable(self._file):
+            if nbytes > remaining:
+                self._truncated(what, nbytes, remaining)
+            self._file.seek(nbytes, io.SEEK_CUR)
+            self.offset += nbytes
+            return
+        scratch = np.empty(min(nbytes, _SKIP_PIECE), dtype=np.uint8).data
+        left = nbytes
+        while left:
+            step = min(left, len(scratch))
+            self.readinto_exact(scratch[:step], what)
+            left -= step
+
     def _truncated(self, what: str, wanted: int, got: int) -> None:
         raise_truncated(what, self.offset, wanted, got)
+
+
+def _seekable(file: Any) -> bool:
+    try:
+        return bool(file.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+# Read-through step over bytes a stream cannot seek past.
+_SKIP_PIECE = 1 << 20
 
 
 def _checked_read(file: Any) -> Any:

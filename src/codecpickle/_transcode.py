@@ -2,7 +2,8 @@
 
 Each stream is walked record by record (``_records.py``); every record's
 checksum is checked (damage is reported, never carried into the new file),
-compressed chunks are decoded, and the raw bytes are fed to a
+compressed chunks are decoded (raw payloads read from a stream pass
+through in pieces, checked once read), and the raw bytes are fed to a
 :class:`~codecpickle._writer.ContainerWriter` in stream order: opcode bytes
 through ``write()``, payloads through ``write_payload_pieces()``.  The
 writer re-chunks and re-encodes them on its thread pool, so the new stream
@@ -85,7 +86,8 @@ def transcode(
             )
             totals = StreamTotals()
             try:
-                replay(header, walk_stream(source, header, totals), writer, stats, verify=verify)
+                records = walk_stream(source, header, totals, stream_raw_payloads=True)
+                replay(header, records, writer, stats, verify=verify)
                 # The manifest describes who pickled the object (Python, numpy,
                 # the packages it names): unchanged by a new codec, so kept.
                 writer.finish(None if totals.trailer is None else totals.trailer.manifest)
@@ -114,6 +116,17 @@ def replay(
     for record in records:
         # Raw payloads changed in place through mmap_mode="r+" have stale
         # checksums by design; the new stream gets fresh ones.
+        if record.pieces is not None:
+            # A raw payload from a stream, passed on piece by piece (checked
+            # once read: a damaged one fails the rewrite, which drops it).
+            record.pieces.verify = record.pieces.verify and verify
+            writer.write_payload_pieces(
+                record.raw_size, _regroup(record.pieces, record.raw_size, writer.chunk_size),
+                record.element_size or 1,
+            )
+            if stats is not None:
+                stats.raw_bytes += record.raw_size
+            continue
         if verify and not (header.mutable_raw_payloads and record.kind == fmt.KIND_RAW_PAYLOAD):
             check(record)
         if record.kind == fmt.KIND_OPCODES:

@@ -22,10 +22,13 @@ COMMANDS: tuple[ModuleType, ...] = (
 )
 
 _DESCRIPTION = """\
-Look into, check and rewrite codecpickle files without unpickling them.
+Look into, check and rewrite codecpickle files without unpickling them
+(convert is the exception: it rebuilds the object it converts).
 
-FILE may be - to read standard input. Commands whose output is data accept
---json. Exit status: 0 success, 1 a damaged file or a failed check, 2 bad usage.
+FILE may be - to read standard input, or a URL (s3://, http://, any fsspec
+protocol; --storage-option KEY=VALUE passes options to its filesystem).
+Commands whose output is data accept --json. Exit status: 0 success, 1 a
+damaged file or a failed check, 2 bad usage, 130 interrupted.
 """
 
 

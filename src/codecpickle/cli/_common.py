@@ -23,20 +23,24 @@ EXIT_USAGE = 2
 
 Source = StreamSource | MemorySource
 
+#: fsspec filesystem options for URLs (``--storage-option``), or None.
+StorageOptions = dict[str, Any] | None
+
 
 class UsageError(Exception):
     """A command-line argument is wrong: reported with exit status 2."""
 
 
 @contextlib.contextmanager
-def open_source(name: str) -> Iterator[Source]:
+def open_source(name: str, storage_options: StorageOptions = None) -> Iterator[Source]:
     """A source over ``name``: standard input for ``-``; a URL (``s3://``,
-    ``http://``, any fsspec protocol) streamed in blocks; a local file
-    memory-mapped, so records are views read only when used."""
+    ``http://``, any fsspec protocol, with ``storage_options``) streamed in
+    blocks; a local file memory-mapped, so records are views read only
+    when used."""
     if name == "-":
         yield StreamSource(sys.stdin.buffer)
         return
-    with open_input(name) as handle:
+    with open_input(name, storage_options) as handle:
         if handle is not None:
             yield StreamSource(handle, handle.size)
             return
@@ -61,11 +65,23 @@ def local_path(name: str) -> str:
     return str(_remote.route(name, None)[0]) if _remote.is_url(name) else name
 
 
+def is_remote(name: str) -> bool:
+    """Whether ``name`` is the URL of a remote filesystem (not ``-``, a
+    local path or a ``file://`` URL)."""
+    return _remote.is_url(name) and not name.lower().startswith("file://")
+
+
+def remote_target(name: str, storage_options: StorageOptions) -> _remote.RemoteTarget | None:
+    """The remote target ``name`` stands for, with ``storage_options``;
+    None for local paths, ``file://`` URLs and ``-``."""
+    return _remote.route(name, storage_options)[1] if is_remote(name) else None
+
+
 @contextlib.contextmanager
-def open_input(name: str) -> Iterator[Any]:
+def open_input(name: str, storage_options: StorageOptions = None) -> Iterator[Any]:
     """A readable file for a remote URL (with a ``size``), or None for
     local paths and ``file://`` URLs."""
-    target = _remote.route(name, None)[1] if _remote.is_url(name) else None
+    target = remote_target(name, storage_options)
     if target is None:
         yield None
         return
@@ -74,7 +90,7 @@ def open_input(name: str) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def open_output(name: str, fsync: bool) -> Iterator[Any]:
+def open_output(name: str, fsync: bool, storage_options: StorageOptions = None) -> Iterator[Any]:
     """Where a command writes ``name``: standard output for ``-``, an
     object store for a URL (complete only when the block succeeds), else a
     local file replaced atomically."""
@@ -82,7 +98,7 @@ def open_output(name: str, fsync: bool) -> Iterator[Any]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    target = _remote.route(name, None)[1] if _remote.is_url(name) else None
+    target = remote_target(name, storage_options)
     if target is not None:
         with _remote.atomic_upload(target) as out:
             yield out
@@ -93,7 +109,7 @@ def open_output(name: str, fsync: bool) -> Iterator[Any]:
 
 def file_size(name: str) -> int | None:
     """The size of file ``name``; None for standard input and URLs."""
-    if name == "-" or (_remote.is_url(name) and not name.lower().startswith("file://")):
+    if name == "-" or is_remote(name):
         return None
     return os.stat(local_path(name)).st_size
 
@@ -178,3 +194,68 @@ def chunk_size(text: str) -> int:
 def count(number: int, noun: str) -> str:
     """``1 object``, ``2 objects``."""
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+# -- fsspec storage options ----------------------------------------------------
+
+
+def add_storage_flags(parser: argparse.ArgumentParser) -> None:
+    """``--storage-option KEY=VALUE`` (repeatable) and ``--storage-options
+    JSON``: options for the filesystem of URL arguments (credentials,
+    endpoint...), as ``storage_options=`` in the Python API."""
+    group = parser.add_argument_group(
+        "options for URLs (s3://, gs://, http://, any fsspec protocol)"
+    )
+    group.add_argument(
+        "--storage-option", dest="storage_pairs", action="append", default=[],
+        type=_storage_pair, metavar="KEY=VALUE",
+        help="an option for the URL's filesystem, such as endpoint_url=http://host:9000 or "
+        "anon=true; VALUE is read as JSON when it parses as JSON (true, 3, {\"a\": 1}), else "
+        "as a string (repeatable)",
+    )
+    group.add_argument(
+        "--storage-options", dest="storage_json", type=_storage_json, default=None,
+        metavar="JSON",
+        help="all the options as one JSON object, such as '{\"anon\": true}'; "
+        "--storage-option pairs are added to it",
+    )
+
+
+def storage_options(args: argparse.Namespace, names: list[str]) -> StorageOptions:
+    """The storage options given on the command line (None when none were),
+    checked to apply to at least one of the URLs in ``names``."""
+    options: dict[str, Any] = dict(args.storage_json or {})
+    options.update(args.storage_pairs)
+    if not options and args.storage_json is None:
+        return None
+    if not any(is_remote(name) for name in names):
+        raise UsageError(
+            "--storage-option and --storage-options apply to URLs of a remote filesystem "
+            f"(such as s3://bucket/key), and no such URL was given (got {', '.join(names)})"
+        )
+    return options
+
+
+def _storage_pair(text: str) -> tuple[str, Any]:
+    """argparse type: ``KEY=VALUE``, VALUE decoded as JSON when it parses."""
+    key, equals, value = text.partition("=")
+    if not equals or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        decoded: Any = json.loads(value)
+    except ValueError:
+        decoded = value
+    return key.strip(), decoded
+
+
+def _storage_json(text: str) -> dict[str, Any]:
+    """argparse type: a JSON object."""
+    try:
+        decoded = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({exc})") from None
+    if not isinstance(decoded, dict):
+        raise argparse.ArgumentTypeError(
+            f"expected a JSON object such as '{{\"anon\": true}}', got {text!r}"
+        )
+    return decoded

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import io
+import mmap
+import os
+import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import Any
 
@@ -21,14 +27,20 @@ from ..errors import CodecPickleError, InvalidOptionError, UnknownCodecError
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
+    StorageOptions,
     UsageError,
+    add_storage_flags,
     add_threads_flag,
     count,
     error,
     human_size,
-    open_source,
+    is_remote,
+    local_path,
+    open_input,
     print_json,
+    storage_options,
 )
+from ._sample import Sample, take_sample
 from .recompress import parse_compress
 
 NAME = "bench"
@@ -42,8 +54,12 @@ the raw data, per second) and recommend a codec.
 Nothing is unpickled: the file's records are decoded once, then each codec
 compresses and decompresses the same raw bytes with the same threads as
 dump and load would. Times therefore measure the container and the codec,
-not the building of objects, which costs the same whatever the codec. The
-whole raw content is held in memory.
+not the building of objects, which costs the same whatever the codec.
+
+The raw bytes are held in memory, up to --sample-size (256 MiB by
+default): from a larger file, the same leading share of every array and
+of the pickle opcodes is measured, and the output says which share.
+Standard input and URLs are first copied to a temporary file.
 
 The recommendation is the smallest result among the codecs that write at
 least a quarter as fast and read at least half as fast as the fastest
@@ -51,10 +67,27 @@ compressing codec; "none" when nothing compresses by more than 5%.
 """
 
 _DEFAULT_EXTRA = ("zstd:1", "zstd:9")
+_DEFAULT_SAMPLE = 256 << 20
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def byte_size(text: str) -> int:
+    """argparse type: a positive number of bytes, with an optional K, M, G
+    or T suffix (powers of 1024; a trailing B or iB is allowed)."""
+    spelled = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = spelled[-1:] if spelled[-1:] in _UNITS else ""
+    try:
+        value = int(float(spelled[: len(spelled) - len(unit)]) * _UNITS[unit])
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a size such as 64M or 1G, got {text!r}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE", help="a codecpickle file, or - for standard input")
+    parser.add_argument("file", metavar="FILE",
+                        help="a codecpickle file, a URL, or - for standard input")
     parser.add_argument("--codecs", nargs="+", metavar="CODEC",
                         help="what to try: none, NAME or NAME:LEVEL (default: every available "
                         "codec at its default level, plus zstd:1 and zstd:9)")
@@ -64,8 +97,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "chooses), none, shuffle, delta; several give one row per pair")
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="time each codec N times and keep the best (default 1)")
+    parser.add_argument("--sample-size", type=byte_size, default=_DEFAULT_SAMPLE,
+                        metavar="BYTES",
+                        help="measure at most this many raw bytes, such as 64M or 2G (default "
+                        "256M; suffixes K, M, G, T are powers of 1024)")
     add_threads_flag(parser, "compressing and decompressing chunks")
-    parser.add_argument("--json", action="store_true", help="print JSON rows")
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON: the rows, the recommendation and what was measured")
+    add_storage_flags(parser)
 
 
 def default_specs() -> list[str]:
@@ -172,29 +211,31 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--repeat must be at least 1, got {args.repeat}")
     candidates = _resolve(args.codecs or default_specs(), args.filters)
     threads = default_threads() if args.threads is None else args.threads
+    options = storage_options(args, [args.file])
     try:
-        with open_source(args.file) as source:
+        with _mapped(args.file, options) as data:
             # Decoded and checked once; every codec then starts from these bytes.
-            plain = io.BytesIO()
-            stats = transcode(source, plain, None, threads=threads)
+            sample = take_sample(data, args.sample_size)
     except (OSError, CodecPickleError) as exc:
         error(f"{args.file}: {exc}")
         return EXIT_FAILED
-    raw_stream = plain.getbuffer()
     rows = [
-        measure(raw_stream, stats.raw_bytes, spec, codec, threads, args.repeat, policy)
+        measure(sample.stream, sample.raw_bytes, spec, codec, threads, args.repeat, policy)
         for spec, codec, policy in candidates
     ]
     best = recommend(rows)
     if args.json:
         print_json({
-            "file": args.file, "raw_size": stats.raw_bytes, "objects": stats.streams,
+            "file": args.file, "raw_size": sample.file_raw_bytes, "objects": sample.objects,
+            "sample_size": sample.raw_bytes, "sampled": not sample.whole,
             "threads": threads, "rows": rows,
             "recommended": None if best is None else best["codec"],
         })
         return EXIT_OK
-    print(f"{args.file}: {count(stats.streams, 'object')}, {human_size(stats.raw_bytes)} raw, "
-          f"{threads} threads")
+    print(f"{args.file}: {count(sample.objects, 'object')}, "
+          f"{human_size(sample.file_raw_bytes)} raw, {threads} threads")
+    if not sample.whole:
+        print(_sample_note(sample))
     _table(rows, best)
     if best is not None:
         print(f"recommended: {best['codec']} (ratio {best['ratio']}, writes at "
@@ -231,3 +272,44 @@ def _table(rows: list[dict[str, Any]], best: dict[str, Any] | None) -> None:
     for line in cells:
         table.add_row(*line)
     Console().print(table)
+
+
+def _sample_note(sample: Sample) -> str:
+    return (
+        f"measured on a sample: {human_size(sample.raw_bytes)} of "
+        f"{human_size(sample.file_raw_bytes)} raw ({100 * sample.fraction:.1f}%), the first "
+        f"{100 * sample.fraction:.1f}% of every array and of the pickle opcodes "
+        "(--sample-size to change)"
+    )
+
+
+@contextlib.contextmanager
+def _mapped(name: str, options: StorageOptions) -> Iterator[Any]:
+    """The bytes of ``name`` as a read-only memory map (pages are read only
+    when touched); standard input and URLs are first copied to a temporary
+    file, in bounded pieces."""
+    with contextlib.ExitStack() as stack:
+        if name == "-" or is_remote(name):
+            file = stack.enter_context(tempfile.TemporaryFile(prefix="codecpickle-bench-"))
+            if name == "-":
+                shutil.copyfileobj(sys.stdin.buffer, file, _COPY_PIECE)
+            else:
+                with open_input(name, options) as handle:
+                    shutil.copyfileobj(handle, file, _COPY_PIECE)
+            file.flush()
+        else:
+            file = stack.enter_context(open(local_path(name), "rb"))
+        if os.fstat(file.fileno()).st_size == 0:
+            yield b""  # mmap refuses empty files; the walk reports empty input
+            return
+        mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            yield mapped
+        finally:
+            # Views of the map may outlive the walk (in a traceback): the
+            # map is then unmapped when the last one goes.
+            with contextlib.suppress(BufferError):
+                mapped.close()
+
+
+_COPY_PIECE = 16 << 20

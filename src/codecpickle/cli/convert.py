@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -11,10 +12,14 @@ from ._common import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
+    add_storage_flags,
     add_threads_flag,
     error,
     human_size,
+    is_remote,
     local_path,
+    open_input,
+    storage_options,
 )
 from .recompress import parse_compress
 
@@ -24,6 +29,8 @@ DESCRIPTION = """\
 Read SRC (a codecpickle file, a plain pickle, bare or compressed with gzip,
 zlib, bz2, xz, lzma, zstd or lz4, or a joblib file of any format since
 joblib 0.10) and write it to DST as a codecpickle file, atomically.
+SRC may be - for standard input or a URL (s3://, http://, any fsspec
+protocol); DST is a local path.
 
 Converting rebuilds the object, which runs code named by the file as
 pickle.load does: only convert files you trust, or use --safe (and
@@ -36,8 +43,9 @@ codec (.zst, .lz4, .gz, ...), else the result is uncompressed.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("src", metavar="SRC", help="the file to convert, or - for standard input")
-    parser.add_argument("dst", metavar="DST", help="the codecpickle file to write")
+    parser.add_argument("src", metavar="SRC",
+                        help="the file to convert: a path, a URL, or - for standard input")
+    parser.add_argument("dst", metavar="DST", help="the codecpickle file to write (a local path)")
     parser.add_argument("--compress", "-c", metavar="CODEC",
                         help="none, NAME or NAME:LEVEL (default: from DST's extension)")
     parser.add_argument("--safe", action="store_true",
@@ -47,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_threads_flag(parser, "compressing chunks")
     parser.add_argument("--no-fsync", dest="fsync", action="store_false",
                         help="do not flush DST to disk before renaming it into place")
+    add_storage_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,10 +64,18 @@ def run(args: argparse.Namespace) -> int:
     options = {}
     if args.compress is not None:
         options["compress"] = parse_compress(args.compress)
-    source = sys.stdin.buffer if args.src == "-" else local_path(args.src)
+    if is_remote(args.dst):
+        raise UsageError(f"DST must be a local path, got the URL {args.dst}: convert to a "
+                         "local file, then upload it (or recompress it to the URL)")
+    remote = storage_options(args, [args.src])
     try:
-        convert_file(source, local_path(args.dst), safe=True if args.safe else None,
-                     allow=args.allow or None, threads=args.threads, fsync=args.fsync, **options)
+        with contextlib.ExitStack() as stack:
+            handle = stack.enter_context(open_input(args.src, remote))
+            source = (sys.stdin.buffer if args.src == "-" else
+                      local_path(args.src) if handle is None else handle)
+            convert_file(source, local_path(args.dst), safe=True if args.safe else None,
+                         allow=args.allow or None, threads=args.threads, fsync=args.fsync,
+                         **options)
     except (InvalidOptionError, UnknownCodecError) as exc:
         raise UsageError(str(exc)) from None
     except (OSError, CodecPickleError) as exc:

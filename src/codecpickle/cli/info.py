@@ -18,15 +18,19 @@ from ..errors import (
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
+    StorageOptions,
+    add_storage_flags,
     count,
     error,
     file_size,
     human_size,
+    is_remote,
     local_path,
     open_input,
     open_source,
     print_json,
     ratio,
+    storage_options,
 )
 
 NAME = "info"
@@ -50,17 +54,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a file, a URL (s3://, http://, ...), or - for standard input")
     parser.add_argument("--json", action="store_true",
                         help="print a JSON list with one object per FILE")
+    add_storage_flags(parser)
 
 
-def describe(name: str) -> dict[str, Any]:
-    """Everything ``info`` reports on file ``name``, as JSON-ready data."""
+def describe(name: str, options: StorageOptions = None) -> dict[str, Any]:
+    """Everything ``info`` reports on file ``name`` (a URL's filesystem
+    takes ``options``), as JSON-ready data."""
     result: dict[str, Any] = {
         "file": name, "ok": True, "error": None, "problem": None, "size": None,
         "objects": 0, "payloads": 0,
         "raw_size": 0, "stored_size": 0, "ratio": None, "streams": [],
     }
     try:
-        with open_input(name) as handle:
+        with open_input(name, options if is_remote(name) else None) as handle:
             if name == "-":
                 streams = _walk_input(name)
             else:
@@ -179,7 +185,8 @@ def _written_with(manifest: dict[str, Any] | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    results = [describe(name) for name in args.files]
+    options = storage_options(args, args.files)
+    results = [describe(name, options) for name in args.files]
     if args.json:
         print_json(results)
         for result in results:

@@ -6,7 +6,16 @@ import argparse
 import sys
 
 from ..errors import CodecPickleError
-from ._common import EXIT_FAILED, EXIT_OK, error, local_path, print_json
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_storage_flags,
+    error,
+    is_remote,
+    local_path,
+    print_json,
+    storage_options,
+)
 
 NAME = "inspect"
 SUMMARY = "list a file's arrays and the classes it would import, without loading it"
@@ -32,14 +41,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--untrusted", action="store_true",
                         help="print only the globals a restricted load would refuse")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    add_storage_flags(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from .. import inspect as inspect_file
 
+    options = storage_options(args, [args.file])
     target = sys.stdin.buffer if args.file == "-" else local_path(args.file)
     try:
-        found = inspect_file(target, allow=args.allow)
+        found = inspect_file(target, allow=args.allow,
+                             storage_options=options if is_remote(args.file) else None)
     except (OSError, CodecPickleError) as exc:
         error(f"{args.file}: {exc}")
         return EXIT_FAILED

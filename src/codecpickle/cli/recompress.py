@@ -20,16 +20,19 @@ from ._common import (
     EXIT_OK,
     UsageError,
     add_progress_flag,
+    add_storage_flags,
     add_threads_flag,
     chunk_size,
     error,
     file_size,
     human_size,
+    is_remote,
     open_output,
     open_source,
     print_json,
     ratio,
     show_progress,
+    storage_options,
 )
 
 NAME = "recompress"
@@ -38,12 +41,13 @@ DESCRIPTION = """\
 Rewrite FILE with the codec given by --compress, record by record: every
 chunk is checked against its checksum, decompressed and compressed again
 with the new codec; nothing is unpickled, so this is safe on files from
-anywhere, and memory stays at a few chunks whatever the file's size.
+anywhere, and memory stays at a few chunks whatever the file's size (arrays
+stored uncompressed pass through in pieces of at most 16 MiB).
 
 Without -o, FILE is replaced atomically (the new file is written next to
 it and renamed over it only once complete); with -o OUT the result goes to
 OUT (also atomically), or to standard output with -o -. FILE may be - to
-read standard input (then -o is required).
+read standard input (then -o is required); FILE and OUT may be URLs.
 
 --compress takes the same forms as dump's compress argument: none, a codec
 name (zstd, lz4, gzip, zlib, bz2, lzma or a plugin's), name:level such as
@@ -52,11 +56,13 @@ zstd:9, or a level alone for zstd.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", metavar="FILE", help="the file to rewrite, or - for standard input")
+    parser.add_argument("file", metavar="FILE",
+                        help="the file to rewrite: a path, a URL, or - for standard input")
     parser.add_argument("--compress", "-c", required=True, metavar="CODEC",
                         help="the new codec: none, NAME or NAME:LEVEL (e.g. zstd:9, lz4)")
     parser.add_argument("-o", "--output", metavar="OUT",
-                        help="write here instead of replacing FILE (- for standard output)")
+                        help="write here instead of replacing FILE: a path, a URL, or - for "
+                        "standard output")
     parser.add_argument("--filters", choices=("auto", "none", "shuffle", "delta"), default="auto",
                         help="array filters before the codec: auto (the default: chosen per "
                         "chunk, as dump does), none, shuffle or delta")
@@ -67,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not flush the new file to disk before renaming it")
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
     add_progress_flag(parser)
+    add_storage_flags(parser)
 
 
 def parse_compress(text: str) -> Any:
@@ -90,13 +97,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("reading standard input needs -o OUT (or -o - for standard output)")
     threads = default_threads() if args.threads is None else args.threads
     target = args.file if args.output is None else args.output
+    options = storage_options(args, [args.file, target])
     started = time.perf_counter()
     try:
         total = file_size(args.file)
         bar = terminal_bar(f"recompress {args.file}", total) if show_progress(
             args.progress) else None
         try:
-            with open_source(args.file) as source, open_output(target, args.fsync) as out:
+            with (
+                open_source(args.file, options if is_remote(args.file) else None) as source,
+                open_output(target, args.fsync, options if is_remote(target) else None) as out,
+            ):
                 if bar is not None:
                     out = Reporter(bar.update, None).wrap_writer(out)
                 try:

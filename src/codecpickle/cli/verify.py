@@ -9,7 +9,6 @@ from concurrent.futures import Future
 from typing import Any
 
 from .. import _format as fmt
-from .. import _remote
 from .._config import default_threads
 from .._pool import ChunkPool
 from .._progress import Reporter, terminal_bar
@@ -19,25 +18,29 @@ from ..errors import CodecPickleError
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
+    StorageOptions,
     UsageError,
     add_progress_flag,
+    add_storage_flags,
     add_threads_flag,
     count,
     error,
     file_size,
     human_size,
+    is_remote,
     local_path,
     open_source,
     print_json,
     show_progress,
+    storage_options,
 )
 
 NAME = "verify"
 SUMMARY = "check every checksum of files (fast, parallel, nothing unpickled)"
 DESCRIPTION = """\
 Read each FILE completely and check every record against its checksum:
-the header, every opcode and data chunk, every raw array payload and the
-END record of each object in the file. Nothing is unpickled, so verifying
+the header, every opcode and data chunk, every raw array payload, the END
+record and the trailer (format 2) of each object in the file. Nothing is unpickled, so verifying
 is safe on files from anywhere; checksums are computed on several threads.
 
 The first damage found is reported with its offset in the file and the
@@ -57,7 +60,8 @@ _MAX_PENDING_BYTES = 256 << 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", metavar="FILE", help="a file, or - for standard input")
+    parser.add_argument("files", nargs="+", metavar="FILE",
+                        help="a file, a URL (s3://, http://, ...), or - for standard input")
     parser.add_argument("--decode", action="store_true",
                         help="also decompress every compressed chunk")
     parser.add_argument("--reseal", action="store_true",
@@ -67,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print a JSON list with one object per FILE")
     add_progress_flag(parser)
+    add_storage_flags(parser)
 
 
 def _check_one(record: Record, codec: Codec | None, decode_too: bool) -> None:
@@ -76,9 +81,11 @@ def _check_one(record: Record, codec: Codec | None, decode_too: bool) -> None:
 
 
 def verify_file(
-    name: str, threads: int, decode_too: bool = False, reporter: Reporter | None = None
+    name: str, threads: int, decode_too: bool = False, reporter: Reporter | None = None,
+    options: StorageOptions = None,
 ) -> dict[str, Any]:
-    """Check every checksum of file ``name``; return what ``verify`` reports."""
+    """Check every checksum of file ``name`` (a URL's filesystem takes
+    ``options``); return what ``verify`` reports."""
     result: dict[str, Any] = {
         "file": name, "ok": True, "objects": 0, "records": 0, "bytes": 0, "seconds": 0.0,
         "error": None, "offset": None, "unverified_raw_payloads": 0, "resealed": None,
@@ -103,7 +110,7 @@ def verify_file(
 
     offset = 0
     try:
-        with open_source(name) as source:
+        with open_source(name, options) as source:
             try:
                 for header in iter_streams(source):
                     codec = _codec(header, decode_too)
@@ -153,9 +160,10 @@ def _codec(header: StreamHeader, decode_too: bool) -> Codec | None:
 
 def run(args: argparse.Namespace) -> int:
     threads = default_threads() if args.threads is None else args.threads
+    options = storage_options(args, args.files)
     if args.reseal:
         for name in args.files:
-            if name == "-" or (_remote.is_url(name) and not name.lower().startswith("file://")):
+            if name == "-" or is_remote(name):
                 raise UsageError(f"--reseal changes files in place: {name} is not a local file")
     results = []
     for name in args.files:
@@ -180,7 +188,8 @@ def run(args: argparse.Namespace) -> int:
             bar = terminal_bar(f"verify {name}", total)
         try:
             result = verify_file(name, threads, args.decode,
-                                 None if bar is None else Reporter(bar.update, total))
+                                 None if bar is None else Reporter(bar.update, total),
+                                 options if is_remote(name) else None)
         finally:
             if bar is not None:
                 bar.close()
