@@ -32,6 +32,7 @@ import collections
 import contextlib
 import datetime
 import decimal
+import io
 import itertools
 import math
 import pickle
@@ -289,6 +290,43 @@ class Grammar:
         ]
         return rng.choice(choices)()
 
+    def cycle_value(self) -> Any:
+        """An object-holding array that reaches itself: through a list, a
+        dict, a tuple or another array, closed before or after the array is
+        filled (the holder is pickled first, so its items come late)."""
+        np, rng, construct = self.np, self.rng, self.construct
+        holder: Any = rng.choice([[], {}, [[]]])
+        kind = rng.randrange(6)
+        # Made empty, or an empty start with a state: the array may hold
+        # itself directly (numpy then recurses on a + 1 until it crashes).
+        direct = rng.random() < 0.5
+        if kind == 0:  # codecpickle's own: made empty, then filled
+            array: Any = Call(construct.array, ((2,), "|O", "C", None))
+            items = [array if direct else holder, 1]
+            result: Any = [array, Call(construct.fill, (array, items))]
+        elif kind == 1:  # from a list of elements
+            array = result = Call(construct.array, ((2,), "|O", "C", [holder, "x"]))
+        elif kind == 2:  # numpy's own reduction, translated
+            array = result = Call(self.reconstruct, (np.ndarray, (0,), b"b"))
+            array.state = (1, (2,), np.dtype("O"), False, [array if direct else holder, None])
+        elif kind == 3:  # a structured array with an object field
+            descr = ("struct", (("a", None, "|O", 0), ("b", None, "<i4", 8)), 16, False)
+            array = result = Call(construct.array, ((1,), descr, "C", [(holder, 1)]))
+        elif kind == 4:  # a masked array of objects
+            data = Call(construct.array, ((2,), "|O", "C", [holder, 2]))
+            mask = Call(construct.array, ((2,), "|b1", "C", b"\0\1"))
+            array = result = Call(construct.masked, (data, mask, None, False))
+        else:  # through a second array
+            inner = Call(construct.array, ((1,), "|O", "C", [holder]))
+            array = result = Call(construct.array, ((1,), "|O", "C", [inner]))
+        via = rng.choice([array, (array,), [array], {"k": array}])
+        target = holder[0] if holder == [[]] else holder
+        if type(target) is dict:
+            target["a"] = via
+        else:
+            target.append(via)
+        return rng.choice([result, holder, [holder, result]])
+
     def pick(self) -> Any:
         return self.rng.choice(self.built) if self.built else self.small_int()
 
@@ -298,8 +336,10 @@ class Grammar:
             return self.rng.choice(
                 [self.integer, self.text, self.raw, lambda: None, lambda: 1.5, self.pick]
             )()
-        if r < 0.55:
+        if r < 0.5:
             value = self.array_value()
+        elif r < 0.55:
+            value = self.cycle_value()
         elif r < 0.7:
             value = self.dtype_value()
         elif r < 0.9:
@@ -380,6 +420,13 @@ class Grammar:
                 ),
             ),
         ]
+        # A frame whose object column, filled late, holds the frame.
+        column = Call(self.construct.array, ((3,), "|O", "C", None))
+        holder: list[Any] = []
+        name = Call(cp.index, (Call(self.construct.array, ((1,), "|O", "C", ["a"])), None))
+        frame = Call(cp.frame, (name, [column], Call(cp.range_index, (0, 3, 1, None))))
+        holder.append(frame)
+        calls.append([frame, Call(self.construct.fill, (column, [holder, 1, None]))])
         del np
         return self.rng.sample(calls, self.rng.randint(1, 3)) + [self.any_value() for _ in range(2)]
 
@@ -390,7 +437,8 @@ def use(value: Any, depth: int = 0) -> None:
 
     if depth > 3:
         return
-    arithmetic = not _nests_object_arrays(value)
+    # Arithmetic too on object arrays: restricted loads refuse the ones
+    # numpy would recurse through without a bound (cycles, deep nesting).
     for action in (
         repr,
         str,
@@ -398,8 +446,9 @@ def use(value: Any, depth: int = 0) -> None:
         lambda v: v == v,
         np.asarray,
         lambda v: np.asarray(v).tolist(),
-        lambda v: (v + v) if arithmetic else None,
-        lambda v: (v * 2) if arithmetic else None,
+        lambda v: v + v,
+        lambda v: v * 2,
+        lambda v: v + 1,
         lambda v: v.ctime(),
         lambda v: v.isoformat(),
         lambda v: sorted(v),
@@ -420,19 +469,6 @@ def use(value: Any, depth: int = 0) -> None:
             use(item, depth + 1)
 
 
-def _nests_object_arrays(value: Any) -> bool:
-    """Whether ``value`` is an object array holding object arrays.  numpy
-    recurses through those without a bound on arithmetic, so an array that
-    contains itself (a legitimate object, which restricted loads rebuild
-    faithfully) overflows the C stack on ``a + a`` however it was made: a
-    documented limit (docs/security.md), not exercised here."""
-    import numpy as np
-
-    if not (isinstance(value, np.ndarray) and value.dtype.hasobject):
-        return False
-    return any(isinstance(item, np.ndarray) and item.dtype.hasobject for item in value.ravel())
-
-
 class _Timeout(BaseException):
     pass
 
@@ -441,13 +477,87 @@ def _on_alarm(signum: int, frame: Any) -> None:
     raise _Timeout
 
 
+# Opcode floods: (head, repeated unit, tail).  Cheap opcodes, the costliest
+# (MARK, MEMOIZE, containers), deep tuples, and calls a stream names again
+# and again for a few bytes each (constructors given one large container).
+_BIG_LIST = b"](" + b"K\x01" * 5_000 + b"e"
+FLOODS = [
+    (b"\x80\x04", b")0", b"N."),
+    (b"\x80\x04", b"N0", b"N."),
+    (b"\x80\x04", b"(1", b"N."),
+    (b"\x80\x04", b"(", b"N."),
+    (b"\x80\x04N", b"2", b"."),
+    (b"\x80\x04N", b"\x94", b"."),
+    (b"\x80\x04Nq\x00", b"h\x000", b"."),
+    (b"\x80\x04", b"]", b"."),
+    (b"\x80\x04", b"}", b"."),
+    (b"\x80\x04)", b"\x85", b"."),
+    (b"\x80\x04](", b"N", b"e."),
+    (b"\x80\x04}(", b"K\x01N", b"u."),
+    (b"", b"L" + b"9" * 4299 + b"L\n0", b"N."),
+    (b"\x80\x04cbuiltins\nlist\n\x94(" + _BIG_LIST + b"t\x94", b"h\x00h\x01R0", b"N."),
+    (b"\x80\x04cbuiltins\nset\n\x94(" + _BIG_LIST + b"t\x94", b"h\x00h\x01R0", b"N."),
+    (
+        b"\x80\x04cbuiltins\nint\n\x94(X\xcc\x10\x00\x00" + b"9" * 4300 + b"t\x94",
+        b"h\x00h\x01R0",
+        b"N.",
+    ),
+    (
+        b"\x80\x04ccodecpickle._construct\narray\n\x94(J\x00\x00\x01\x00\x85"
+        b"X\x02\x00\x00\x00|OX\x01\x00\x00\x00CNt\x94",
+        b"h\x00h\x01R0",
+        b"N.",
+    ),
+]
+
+
+def flood_case(rng: random.Random) -> bytes:
+    """An opcode flood of up to 8 million units, compressed to little."""
+    import gzip
+    import zlib
+
+    import lz4.frame
+    import zstandard
+
+    from codecpickle._writer import ContainerWriter
+    from codecpickle.codecs import resolve_compress
+
+    def container(opcodes: bytes, codec: str) -> bytes:
+        out = io.BytesIO()
+        writer = ContainerWriter(out, resolve_compress(codec), chunk_size=1 << 22)
+        for start in range(0, len(opcodes), 1 << 22):
+            writer.write(opcodes[start : start + (1 << 22)])
+        writer.finish()
+        return out.getvalue()
+
+    head, unit, tail = rng.choice(FLOODS)
+    count = min(rng.choice([10**5, 10**6, 4 * 10**6, 8 * 10**6]), (32 << 20) // len(unit))
+    opcodes = head + unit * count + tail
+    wrap = rng.choice(
+        [
+            lambda ops: container(ops, "zstd"),
+            gzip.compress,
+            zstandard.ZstdCompressor().compress,
+            lz4.frame.compress,
+            zlib.compress,  # as joblib writes
+        ]
+    )
+    return wrap(opcodes)
+
+
 def case(seed: int, pandas: bool) -> bytes:
     rng = random.Random(seed)
+    if rng.random() < FLOOD_SHARE:
+        return flood_case(rng)
     grammar = Grammar(rng)
     program = grammar.pandas_program() if pandas else grammar.program()
     from tests.test_safe import container
 
     return container(pickle.dumps(program, protocol=rng.choice([2, 3, 4, 5])))
+
+
+#: The share of cases that are opcode floods (each takes a second or two).
+FLOOD_SHARE = 0.01
 
 
 def work(start: int, stop: int, verbose: bool, pandas: bool, timeout: int) -> None:

@@ -12,8 +12,11 @@ only its current seed with it.  Each case takes one of the opcode streams of
 or deleted, a slice repeated, a slice of another stream spliced in), wraps
 it in a valid container and loads it (with ``--pandas``: codecpickle's
 pickles of pandas objects, loaded with ``allow=PANDAS_GLOBALS``).  It must
-end in a value or a ``CodecPickleError``; crashes and other exceptions are
-reported with their seeds, and the exit status is 1 if there were any.  ``--start S --count 1
+end in a value or a ``CodecPickleError``; what loads is then used as an
+application would (``fuzz_grammar.use``: repr, hash, ==, arithmetic, array
+conversion, ctime ...).  Crashes, other exceptions from the load and cases
+that run past ``--timeout`` seconds are reported with their seeds, and the
+exit status is 1 if there were any.  ``--start S --count 1
 --verbose`` replays one case.
 """
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -99,12 +103,17 @@ def pandas_streams() -> list[bytes]:
     return ours * 4 + [pickle.dumps(obj, protocol=5) for obj in objects[:2]]
 
 
-def work(start: int, stop: int, verbose: bool, pandas: bool) -> None:
+def work(start: int, stop: int, verbose: bool, pandas: bool, timeout: int) -> None:
     """Worker: load cases start..stop-1, printing each seed first."""
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "scripts"))
     warnings.simplefilter("ignore")  # numpy deprecations on odd arguments
+    from fuzz_grammar import _on_alarm, _Timeout, use
+
     import codecpickle
     from tests.test_safe import container
+
+    signal.signal(signal.SIGALRM, _on_alarm)
 
     if pandas:
         streams, options = pandas_streams(), {"allow": codecpickle.PANDAS_GLOBALS}
@@ -115,15 +124,26 @@ def work(start: int, stop: int, verbose: bool, pandas: bool) -> None:
     for seed in range(start, stop):
         print(seed, flush=True)
         stream = container(mutate(seed, streams))
+        signal.alarm(timeout)
         try:
-            value = codecpickle.loads(stream, **options)
-        except codecpickle.CodecPickleError as exc:
-            outcome = f"{type(exc).__name__}: {exc}"
-        except BaseException as exc:  # reporting it is the point
-            print(f"FOREIGN {seed} {type(exc).__name__}: {exc}", flush=True)
+            try:
+                value = codecpickle.loads(stream, **options)
+            except codecpickle.CodecPickleError as exc:
+                outcome = f"{type(exc).__name__}: {exc}"
+            except _Timeout:
+                print(f"FOREIGN {seed} hang: no result in {timeout} s", flush=True)
+                continue
+            except BaseException as exc:  # reporting it is the point
+                print(f"FOREIGN {seed} {type(exc).__name__}: {exc}", flush=True)
+                continue
+            else:
+                outcome = f"loaded {type(value).__name__}"
+                use(value)
+        except _Timeout:
+            print(f"FOREIGN {seed} hang while using the result", flush=True)
             continue
-        else:
-            outcome = f"loaded {type(value).__name__}"
+        finally:
+            signal.alarm(0)
         if verbose:
             print(f"  {outcome[:200]}", flush=True)
 
@@ -160,12 +180,14 @@ def main() -> None:
     parser.add_argument(
         "--pandas", action="store_true", help="pandas pickles, loaded with PANDAS_GLOBALS"
     )
+    parser.add_argument("--timeout", type=int, default=20, help="seconds per case")
     parser.add_argument("--worker", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        work(*args.worker, args.verbose, args.pandas)
+        work(*args.worker, args.verbose, args.pandas, args.timeout)
         return
     flags = [flag for flag in ("--verbose", "--pandas") if getattr(args, flag[2:])]
+    flags += ["--timeout", str(args.timeout)]
 
     report: dict[str, list[str]] = {"crashes": [], "foreign": [], "broken": []}
     bounds = [args.start + args.count * i // args.workers for i in range(args.workers + 1)]

@@ -99,6 +99,32 @@ def test_safe_load_benchmark_prints_one_row_per_workload():
         assert float(row[4]) > 0  # the ratio safe / normal
 
 
+def test_safe_budget_benchmark_prints_outcomes():
+    script = ROOT / "benchmarks" / "safe_budget.py"
+    rows = []
+    for args in (
+        ["--only", "crafted", "--match", "INT text"],
+        ["--only", "genuine", "--match", "10,000"],
+    ):
+        proc = subprocess.run(
+            [sys.executable, str(script), "--quick", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        rows += [line.split(" | ") for line in proc.stdout.splitlines() if line.endswith(" |")]
+    outcomes = {
+        row[0].strip("| "): row[2] for row in rows if row[2] != "outcome" and "---" not in row[2]
+    }
+    # A compressed flood is refused by the work budget; the stored one and
+    # the genuine workload load.
+    assert outcomes["INT text, container zstd"] == "SizeLimitError"
+    assert outcomes["INT text, container stored"] == "loaded"
+    assert outcomes["10,000 object arrays of 3 items, zstd"] == "loaded"
+
+
 def test_joblib_files_benchmark_prints_both_rows():
     script = ROOT / "benchmarks" / "joblib_files.py"
     result = subprocess.run(

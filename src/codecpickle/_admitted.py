@@ -29,6 +29,7 @@ import numpy as np
 
 from . import _construct as construct
 from . import _construct_pandas
+from ._budget import BYTES_PER_UNIT, ELEMENTS_PER_UNIT, text_int_cost
 from ._descr import refuse
 
 if TYPE_CHECKING:
@@ -44,9 +45,15 @@ _ENCODINGS = frozenset(("utf-8", "utf8", "latin-1", "latin1", "iso-8859-1", "asc
 _ERRORS = frozenset(("strict", "surrogatepass", "surrogateescape", "replace", "ignore"))
 # Text a number parser reads: genuine pickles never spell numbers as long text.
 _MAX_NUMBER_TEXT = 5_000
-# The containers whose contents a stream has already paid for with its own
-# bytes: building from them costs time in proportion to the input.
+# The containers a stream builds with its own opcodes: building from them
+# costs time in proportion to their size, charged on every call (a stream
+# can name one it built once many times).
 _MATERIALIZED = (list, tuple, dict, set, frozenset, str, bytes, bytearray)
+# Constructors that hash what they are built from.
+_HASHING = frozenset((dict, set, frozenset, collections.OrderedDict, collections.Counter))
+# Work units of reading a time zone file (about 70 µs; 140 µs for a
+# missing one): zoneinfo caches only what ZoneInfo(key) asked for.
+_ZONE_COST = 600
 _FACTORIES = frozenset(
     (
         list,
@@ -124,6 +131,7 @@ def _construct_fill(load: RestrictedUnpickler, args: tuple[Any, ...]) -> None:
     # Only once, and only an array this load made empty for the purpose:
     # filling is the one change a stream may make to an existing object.
     _require(load.unfilled.pop(id(target), None) is target, "fills an array it did not just make")
+    load.spend(1 + target.size // ELEMENTS_PER_UNIT)
     construct.fill(target, items)
 
 
@@ -135,7 +143,13 @@ def _construct_scalar(load: RestrictedUnpickler, args: tuple[Any, ...]) -> Any:
 
 def _construct_masked(load: RestrictedUnpickler, args: tuple[Any, ...]) -> np.ma.MaskedArray:
     _count(args, 4, 4, "masked")
+    _spend_masked(load, args[0])
     return construct.masked(*args)
+
+
+def _spend_masked(load: RestrictedUnpickler, data: Any) -> None:
+    # MaskedArray reads the whole mask (about a nanosecond an element).
+    load.spend(1 + (data.size // BYTES_PER_UNIT if type(data) is np.ndarray else 0))
 
 
 def _construct_matrix(load: RestrictedUnpickler, args: tuple[Any, ...]) -> np.matrix:
@@ -241,6 +255,7 @@ def _masked_array(load: RestrictedUnpickler, args: tuple[Any, ...]) -> np.ma.Mas
     # codecpickle format 1: masked_array(cls, data, mask, fill_value, hard_mask)
     _count(args, 5, 5, "masked_array")
     _require(args[0] is np.ma.MaskedArray, "builds a masked array of another class")
+    _spend_masked(load, args[1])
     return construct.masked(*args[1:])
 
 
@@ -272,6 +287,8 @@ def _builtin_int(load: RestrictedUnpickler, args: tuple[Any, ...]) -> int:
             all(type(a) in (bool, int) or _number_text(a) or type(a) is float for a in args),
             "calls int on something other than a number or its text",
         )
+    if args and type(args[0]) in (str, bytes):
+        load.spend(text_int_cost(len(args[0])))
     result = int(*args)
     load.check_int(result)
     return result
@@ -283,6 +300,8 @@ def _builtin_float(load: RestrictedUnpickler, args: tuple[Any, ...]) -> float:
         all(type(a) in (bool, int, float) or _number_text(a) for a in args),
         "calls float on something other than a number or its text",
     )
+    if args and type(args[0]) in (str, bytes):
+        load.spend(1 + len(args[0]) // BYTES_PER_UNIT)
     return float(*args)
 
 
@@ -310,6 +329,7 @@ def _builtin_str(load: RestrictedUnpickler, args: tuple[Any, ...]) -> str:
         # Decoding reads the buffer's raw memory: only bytes objects.
         _require(type(args[0]) in (bytes, bytearray), "decodes something other than bytes")
         _decode_args(args, "str")
+        load.spend(len(args[0]) // BYTES_PER_UNIT)
     return str(*args)
 
 
@@ -330,6 +350,9 @@ def _bytes_like(load: RestrictedUnpickler, args: tuple[Any, ...], cls: type) -> 
             _require(all(type(b) is int for b in source), f"calls {name} on non-byte items")
         else:
             _require(type(source) in (bytes, bytearray), f"calls {name} on {type(source).__name__}")
+    # Copied, encoded, or (from a list of ints) converted one by one.
+    per_unit = ELEMENTS_PER_UNIT if type(source) in (list, tuple) else BYTES_PER_UNIT
+    load.spend(len(source) // per_unit)
     return cls(*args)
 
 
@@ -350,9 +373,34 @@ def _from_materialized(cls: type) -> Policy:
             all(type(a) in _MATERIALIZED for a in args),
             f"builds a {cls.__name__} from something other than a built container",
         )
-        return cls(*args)
+        if args:
+            source = args[0]
+            load.spend(1 + len(source) // _per_unit(source))
+            if cls in _HASHING:
+                load.keys.check(_keys_of(cls, source))
+        result = cls(*args)
+        if cls is tuple and tuple in map(type, result):
+            load.keys.note_tuple(result)
+        return result
 
     return build
+
+
+def _per_unit(source: Any) -> int:
+    # Bytes and text are copied or split at memory speed; items one by one.
+    return BYTES_PER_UNIT if type(source) in (str, bytes, bytearray) else 1
+
+
+def _keys_of(cls: type, source: Any) -> list[Any]:
+    """What ``cls(source)`` hashes: the keys of a mapping or of key-value
+    pairs for the dict types, the items for sets (and Counter)."""
+    if type(source) in (str, bytes, bytearray):
+        return []  # characters and small ints
+    if isinstance(source, dict):
+        return list(source)
+    if cls in (dict, collections.OrderedDict):
+        return [pair[0] for pair in source if type(pair) in (tuple, list) and len(pair) == 2]
+    return list(source)
 
 
 def _builtin_range(load: RestrictedUnpickler, args: tuple[Any, ...]) -> range:
@@ -465,12 +513,14 @@ def _zoneinfo_unpickle(load: RestrictedUnpickler, args: tuple[Any, ...]) -> zone
     _count(args, 2, 2, "ZoneInfo._unpickle")
     _zone_key(args[0])
     _require(type(args[1]) in (int, bool), "gives ZoneInfo._unpickle malformed arguments")
+    load.spend(_ZONE_COST)
     return zoneinfo.ZoneInfo._unpickle(args[0], int(bool(args[1])))  # type: ignore[attr-defined]
 
 
 def _zoneinfo(load: RestrictedUnpickler, args: tuple[Any, ...]) -> zoneinfo.ZoneInfo:
     _count(args, 1, 1, "ZoneInfo")
     _zone_key(args[0])
+    load.spend(_ZONE_COST)
     return zoneinfo.ZoneInfo(args[0])
 
 
@@ -478,11 +528,15 @@ def _decimal(load: RestrictedUnpickler, args: tuple[Any, ...]) -> decimal.Decima
     _count(args, 0, 1, "Decimal")
     if args and type(args[0]) is int:
         load.check_int(args[0])  # conversion is quadratic in the digits
+        # About twice the cost of parsing as many digits (4,300: 430 µs).
+        load.spend(2 * text_int_cost(args[0].bit_length() * 30103 // 100_000))
     else:
         _require(
             all(type(a) is str and len(a) <= _MAX_NUMBER_TEXT for a in args),
             "calls Decimal on something other than short text or an integer",
         )
+        if args:
+            load.spend(1 + len(args[0]) // 32)  # about 8 ns a character
     return decimal.Decimal(*args)
 
 
@@ -493,6 +547,7 @@ def _codecs_encode(load: RestrictedUnpickler, args: tuple[Any, ...]) -> bytes:
         type(args[0]) is str and args[1] in ("latin1", "latin-1"),
         "calls _codecs.encode other than for latin-1 text",
     )
+    load.spend(len(args[0]) // BYTES_PER_UNIT)
     return args[0].encode("latin-1")
 
 
@@ -514,6 +569,8 @@ def _deque(load: RestrictedUnpickler, args: tuple[Any, ...]) -> collections.dequ
         len(args) < 2 or args[1] is None or (type(args[1]) is int and args[1] >= 0),
         "gives a deque a malformed maxlen",
     )
+    if args:
+        load.spend(1 + len(args[0]) // _per_unit(args[0]))
     return collections.deque(*args)
 
 
@@ -600,15 +657,49 @@ POLICIES: dict[str, Policy] = {
 }
 
 
+# Work units of each pandas constructor call (pandas takes 3 to 300 µs per
+# call before any data), and per element of its arrays; categories are
+# hashed (keys checked), strings checked one by one in Python.
+_PANDAS_COSTS = {
+    "categorical": (100, ELEMENTS_PER_UNIT),
+    "datetime_index": (1_200, ELEMENTS_PER_UNIT),
+    "datetime_tz": (300, ELEMENTS_PER_UNIT),
+    "frame": (600, ELEMENTS_PER_UNIT),
+    "index": (50, ELEMENTS_PER_UNIT),
+    "nullable": (20, ELEMENTS_PER_UNIT),
+    "range_index": (20, ELEMENTS_PER_UNIT),
+    "series": (100, ELEMENTS_PER_UNIT),
+    "strings": (50, 1),
+}
+
+
 def _pandas_constructor(name: str) -> Policy:
     func = getattr(_construct_pandas, name)
     arity = func.__code__.co_argcount
+    fixed, per_unit = _PANDAS_COSTS[name]
 
     def build(load: RestrictedUnpickler, args: tuple[Any, ...]) -> Any:
         _count(args, arity, arity, name)
+        load.spend(fixed + _elements(args) // per_unit)
+        if name == "categorical":
+            categories = args[1]
+            values = getattr(categories, "_values", None)
+            if type(values) is np.ndarray and values.dtype == object:
+                load.keys.check(values.tolist())  # pandas hashes them to check them
         return func(*args)
 
     return build
+
+
+def _elements(args: tuple[Any, ...]) -> int:
+    """The elements of the arrays (or lists of arrays) among ``args``."""
+    count = 0
+    for arg in args:
+        for item in arg if type(arg) is list else (arg,):
+            size = getattr(item, "size", None)  # numpy and pandas arrays, indexes
+            if type(size) is int:
+                count += size
+    return count
 
 
 POLICIES.update(

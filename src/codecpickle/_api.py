@@ -274,6 +274,8 @@ def load(
     larger ones raise :class:`~codecpickle.errors.SizeLimitError` before
     anything is allocated.  The default is this machine's physical memory;
     inputs of known size are also bounded by what their bytes can hold.
+    A restricted load's work budget (about one unit an opcode; by default
+    4 per input byte, at least 5 million) is then at least that number.
     See ``docs/security.md``.
 
     ``file`` may also be a URL (``s3://``, ``gs://``, ``az://``,

@@ -17,6 +17,7 @@ This is an internal API for readers of foreign formats as well::
     dtype = translator.dtype_from_state("V16", False, state)   # a dtype BUILD state
     dtype = translator.dtype_from_descr(("struct", ...))       # a codecpickle description
     array = translator.array(shape, dtype, "C", data)          # bytes-like or list
+    check_object_arrays(translator.object_arrays)               # when the load ends
     array = translator.array_from_state(np.ndarray, state)      # ndarray BUILD state
     value = translator.scalar(dtype, data)                      # multiarray.scalar args
 
@@ -29,11 +30,14 @@ sizes of known parts.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from . import _construct as construct
+from ._budget import ARRAY_COST, BYTES_PER_UNIT, ELEMENTS_PER_UNIT, STATE_COST
+from ._cycles import holds_objects
 from ._descr import DescrParser, plain_dtype, refuse, string_dtype
 from ._descr import struct_dtype as _struct_dtype
 from ._descr import subarray_dtype as _subarray_dtype
@@ -61,11 +65,22 @@ class Translator:
     hold (object arrays made before they are filled).
     """
 
-    def __init__(self, max_bytes: int | None = None, parser: DescrParser | None = None) -> None:
+    def __init__(
+        self,
+        max_bytes: int | None = None,
+        parser: DescrParser | None = None,
+        spend: Callable[[int], None] | None = None,
+    ) -> None:
         self.max_bytes = max_bytes
+        # Charges the work a construction does beyond what its input paid
+        # for (``_budget.py``): elements set one by one, bytes copied.
+        self.spend = spend if spend is not None else _free
         self.parser = parser if parser is not None else DescrParser()
         # id(dtype) -> (dtype, tree nodes, depth)
         self._known: dict[int, tuple[np.dtype, int, int]] = {}
+        #: Every array of Python objects built, for the cycle check that
+        #: ends a restricted load (``_cycles.py``).
+        self.object_arrays: list[np.ndarray] = []
 
     # -- dtypes ----------------------------------------------------------------------
 
@@ -101,6 +116,7 @@ class Translator:
 
     def dtype_from_descr(self, descr: Any) -> np.dtype:
         """The dtype a codecpickle description describes."""
+        self.spend(ARRAY_COST)
         built = self.parser.dtype(descr)
         nodes, depth = self.parser_size(descr)
         return self._remember(built, nodes, depth)
@@ -134,6 +150,7 @@ class Translator:
         with version 3, or 4 with metadata.  Its sizes and flags must agree
         with what numpy computes for the dtype described.
         """
+        self.spend(STATE_COST)
         if type(type_name) is not str or type(align) is not bool:
             raise refuse("gives numpy.dtype malformed arguments")
         match = _NATIVE_TYPE.fullmatch(type_name)
@@ -223,15 +240,26 @@ class Translator:
         """An array from checked parts (see :func:`construct.build_array`);
         ``max_items`` bounds the elements of arrays whose data the input
         does not hold (made empty, or of zero-size items)."""
-        return construct.build_array(
-            shape, self.known(dtype), order, data, max_bytes=self.max_bytes, max_items=max_items
+        dtype = self.known(dtype)
+        result = construct.build_array(
+            shape, dtype, order, data, max_bytes=self.max_bytes, max_items=max_items
         )
+        units = ARRAY_COST
+        if dtype.hasobject or dtype.itemsize == 0 or type(data) is list:
+            # Elements made or set one by one (from a list the stream may
+            # have built once and named many times, or none at all).
+            units += result.size // ELEMENTS_PER_UNIT
+        self.spend(units)
+        if holds_objects(result):
+            self.object_arrays.append(result)
+        return result
 
     def array_from_state(self, cls: Any, state: Any) -> np.ndarray:
         """What ``ndarray.__setstate__(state)`` on an empty ``cls`` instance
         gives: ``state`` is ``(version, shape, dtype, is_fortran, data)`` (or
         without the version), ``data`` the raw bytes in the stated order or,
         for dtypes holding objects, the list of elements in C order."""
+        self.spend(STATE_COST)
         if type(state) is tuple and len(state) == 5 and type(state[0]) is int:
             state = state[1:]
         if not (type(state) is tuple and len(state) == 4):
@@ -245,12 +273,17 @@ class Translator:
         if dtype.hasobject and dtype.kind != "T":
             # numpy lists the elements in C order whatever the memory order.
             result = self.array(shape, dtype, "C", data)
-            return np.asfortranarray(result) if fortran and result.ndim > 1 else result
+            if fortran and result.ndim > 1:
+                self.spend(result.size // ELEMENTS_PER_UNIT)
+                result = np.asfortranarray(result)
+            return result
         if type(data) is bytes:
+            self.spend(len(data) // BYTES_PER_UNIT)
             data = bytearray(data)  # numpy's own load gives writeable arrays
         result = self.array(shape, dtype, "F" if fortran else "C", data)
         if not dtype.isnative and dtype.names is None and dtype.subdtype is None:
             # numpy's own load turns a plain dtype's byte order native.
+            self.spend(result.nbytes // BYTES_PER_UNIT)
             result = result.astype(dtype.newbyteorder("="), order="K")
         return result
 
@@ -271,6 +304,10 @@ class Translator:
         if type(data) is str and dtype.kind in "SV":
             data = data.encode("latin-1")  # protocol 0-2 pickles of bytes
         return construct.build_array((), dtype, "C", data)[()]
+
+
+def _free(units: int) -> None:
+    """No work budget (a translator used outside a restricted load)."""
 
 
 def _state(state: Any) -> tuple[Any, ...]:

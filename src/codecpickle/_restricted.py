@@ -19,8 +19,14 @@ of known attacks:
   sets, deques; a ChainMap's maps; the pending numpy objects of numpy's own
   pickles, which are translated; instances of classes given with
   ``allow=``).  Nothing that existed before the load is changed.
-* **Budgets**: total opcode bytes, integer size, dtype tree size and depth,
-  and every size an opcode declares (against ``max_buffer_size``).
+* **Budgets**: one work budget (``_budget.py``: opcodes dispatched, bytes
+  read, and what constructors and hashing charge), integer size, dtype tree
+  size and depth, MARK depth, keys checked before they are hashed
+  (``_keys.py``), and every size an opcode declares (against
+  ``max_buffer_size``).
+* **Shapes numpy cannot take**: when the stream ends, reference cycles
+  through object arrays and object arrays nested too deeply are refused
+  (``_cycles.py``): numpy recurses through them in C without a bound.
 
 The C unpickler has no hooks for these opcodes, so restricted loads run the
 standard library's pure-Python unpickler, ``pickle._Unpickler`` (the
@@ -44,6 +50,10 @@ import numpy as np
 
 from . import _construct as construct
 from ._admitted import BUILDERS, POLICIES, PendingArray, PendingDtype
+from ._budget import BYTES_PER_UNIT, CALL_COST, MAX_MARK_DEPTH, WorkMeter, text_int_cost
+from ._cycles import check_object_arrays
+from ._keys import PLAIN_KEYS as _PLAIN_KEYS
+from ._keys import KeyGuard
 from ._native import Translator
 from ._reader import ContainerReader, bounded_readline
 from ._safe import PANDAS_GLOBALS, SAFE_GLOBALS, forbidden_globals, resolve
@@ -59,15 +69,7 @@ from ._skim import skim_payloads
 from ._sources import default_buffer_limit
 from .errors import CodecPickleError, CorruptDataError, ForbiddenGlobalError, SizeLimitError
 
-__all__ = ["RestrictedUnpickler", "int_digit_limit", "opcode_budget"]
-
-#: The opcode bytes a restricted load may always read.
-MIN_OPCODE_BUDGET = 4 << 20
-#: The opcode bytes a restricted load may read per byte of input read so
-#: far: genuine streams expand 2 to 20 times when decompressed, a crafted
-#: one thousands of times, and the pure-Python unpickler takes about a
-#: second per few million opcodes.
-OPCODE_BYTES_PER_INPUT_BYTE = 8
+__all__ = ["RestrictedUnpickler", "int_digit_limit"]
 
 
 def int_digit_limit() -> int:
@@ -76,15 +78,6 @@ def int_digit_limit() -> int:
     4300 if that limit is switched off."""
     limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else 0
     return limit or 4300
-
-
-def opcode_budget(max_buffer_size: int | None, input_read: int) -> int:
-    """The opcode bytes a restricted load may have read after ``input_read``
-    bytes of input: ``max_buffer_size`` when the caller gives one, else
-    8 bytes per input byte, and at least 4 MiB."""
-    if max_buffer_size is not None:
-        return max_buffer_size
-    return max(MIN_OPCODE_BUDGET, OPCODE_BYTES_PER_INPUT_BYTE * input_read)
 
 
 class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
@@ -103,7 +96,12 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self.max_bytes = getattr(reader, "max_buffer_size", None) or getattr(
             reader, "_max_buffer", default_buffer_limit()
         )
-        self.translator = Translator(max_bytes=self.max_bytes)
+        #: The work budget (``_budget.py``): opcodes, bytes, and what
+        #: constructors and hashing charge through ``spend``.
+        self.meter = WorkMeter(reader, getattr(reader, "requested_max_buffer_size", None))
+        self.spend = self.meter.spend
+        self.keys = KeyGuard(self.spend)
+        self.translator = Translator(max_bytes=self.max_bytes, spend=self.spend)
         self._max_int_bytes = math.ceil(int_digit_limit() * math.log2(10) / 8) + 1
         # id -> object for every global the stream obtained (held, so the
         # ids stay their own); id -> (callable, policy or None) for calls.
@@ -130,7 +128,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         (see :meth:`load_frame`), and the opcodes whose size the stream
         declares check it against the buffer bound before reading.
         """
-        raw = _OpcodeStream(self._reader)
+        raw = _OpcodeStream(self._reader, self.spend)
         stream = io.BufferedReader(raw, _READ_AHEAD)
         self.read = read = stream.read
         self.readinto = stream.readinto
@@ -140,13 +138,21 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         self.append = self.stack.append
         self.proto = 0
         dispatch = self.dispatch
+        spend = self.spend
         key = b""
         try:
             while True:
-                key = read(1)
-                if not key:
-                    raise EOFError
-                dispatch[key[0]](self)
+                # Opcodes are counted in blocks (a counter per opcode would
+                # cost a tenth of the loop): the budget is checked every
+                # _OPCODE_BLOCK opcodes.
+                for _ in _OPCODE_BLOCK:
+                    key = read(1)
+                    if not key:
+                        raise EOFError
+                    dispatch[key[0]](self)
+                spend(_OPCODE_BLOCK_SIZE)
+                if len(self.metastack) > MAX_MARK_DEPTH:
+                    _too_many_marks()
         except pickle._Stop as stop:  # type: ignore[attr-defined]
             # Bytes the buffered reader holds past STOP are still the
             # reader's to account for (ContainerReader.finish refuses them).
@@ -156,11 +162,14 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
                     f"the stream starts {self.pending} numpy object(s) in numpy's own way "
                     "but never gives their state, which no genuine stream does; refused"
                 ) from None
-            return stop.value
+            result = stop.value
         except ForbiddenGlobalError as refused:
             if not refused.names:
                 raise
             raise self._every_forbidden(refused, key, stream) from None
+        # Only now: a stream can close a cycle after an array is built.
+        check_object_arrays(self.translator.object_arrays)
+        return result
 
     def admits(self, module: str, name: str) -> bool:
         """Whether :meth:`find_class` would accept ``module.name``, decided
@@ -236,13 +245,9 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
 
     def max_items(self) -> int:
         """The most elements an array whose data the input does not hold may
-        have: the opcode budget, as filling or using it costs about as much
+        have: the work budget, as filling or using it costs about as much
         work per element as an opcode."""
-        reader = self._reader
-        if not hasattr(reader, "input_offset"):
-            return self.max_bytes
-        requested = getattr(reader, "requested_max_buffer_size", None)
-        return opcode_budget(requested, reader.input_offset)
+        return self.meter.budget()
 
     def is_user_class(self, cls: Any) -> bool:
         """Whether ``cls`` was admitted by the caller with ``allow=``."""
@@ -290,6 +295,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     # -- calls -------------------------------------------------------------------
 
     def _call(self, func: Any, args: Any, kwargs: Any = None, new: bool = False) -> Any:
+        self.spend(CALL_COST)
         if type(args) is not tuple:
             raise pickle.UnpicklingError("the arguments of a call are not a tuple")
         entry = self._calls.get(id(func))
@@ -365,10 +371,14 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         elif kind is PendingArray:
             built = self._build_array(inst, state)
         elif kind in BUILDERS and id(inst) not in self._globals:
+            self.spend(_state_size(state))
             BUILDERS[kind](inst, state)
             return
         else:
             self._check_changeable(inst, (), "sets the state of")
+            # The stdlib sets each item of a dict state (a stream can give
+            # one it built once many times).
+            self.spend(_state_size(state))
             if isinstance(inst, np.ndarray) and type(inst).__setstate__ in _NUMPY_SETSTATES:
                 raise CorruptDataError(
                     "the stream sets the state of an array through numpy's own __setstate__; "
@@ -433,6 +443,8 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         key = stack.pop()
         target = stack[-1]
         self._check_changeable(target, _MAPPINGS, "sets items of")
+        if type(key) not in _PLAIN_KEYS:
+            self.keys.check([key], target)
         target[key] = value
 
     dispatch[pickle.SETITEM[0]] = load_setitem
@@ -441,6 +453,9 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         items = self.pop_mark()
         target = self.stack[-1]
         self._check_changeable(target, _MAPPINGS, "sets items of")
+        keys = items[::2]
+        if not _PLAIN_KEYS.issuperset(map(type, keys)):
+            self.keys.check(keys, target)
         for i in range(0, len(items), 2):
             target[items[i]] = items[i + 1]
 
@@ -471,9 +486,105 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         items = self.pop_mark()
         target = self.stack[-1]
         self._check_changeable(target, (set,), "adds items to")
+        self.keys.check(items, target)
         target.update(items)
 
     dispatch[pickle.ADDITEMS[0]] = load_additems
+
+    def load_dict(self) -> None:
+        items = self.pop_mark()
+        self.keys.check(items[::2])
+        self.append({items[i]: items[i + 1] for i in range(0, len(items), 2)})
+
+    dispatch[pickle.DICT[0]] = load_dict
+
+    def load_frozenset(self) -> None:
+        items = self.pop_mark()
+        self.keys.check(items)
+        self.append(frozenset(items))
+
+    dispatch[pickle.FROZENSET[0]] = load_frozenset
+
+    # -- tuples ------------------------------------------------------------------------
+    # Tuples nested in tuples are noted (and refused past a depth): CPython
+    # hashes them by recursing in C, without a check.
+
+    def load_tuple(self) -> None:
+        value = tuple(self.pop_mark())
+        if _TUPLE in map(type, value):
+            self.keys.note_tuple(value)
+        self.append(value)
+
+    dispatch[pickle.TUPLE[0]] = load_tuple
+
+    def load_tuple1(self) -> None:
+        stack = self.stack
+        value = stack[-1] = (stack[-1],)
+        if type(value[0]) is tuple:
+            self.keys.note_tuple(value)
+
+    dispatch[pickle.TUPLE1[0]] = load_tuple1
+
+    def load_tuple2(self) -> None:
+        stack = self.stack
+        second = stack.pop()
+        value = stack[-1] = (stack[-1], second)
+        if type(second) is tuple or type(value[0]) is tuple:
+            self.keys.note_tuple(value)
+
+    dispatch[pickle.TUPLE2[0]] = load_tuple2
+
+    def load_tuple3(self) -> None:
+        stack = self.stack
+        third = stack.pop()
+        second = stack.pop()
+        value = stack[-1] = (stack[-1], second, third)
+        if _TUPLE in map(type, value):
+            self.keys.note_tuple(value)
+
+    dispatch[pickle.TUPLE3[0]] = load_tuple3
+
+    # -- text opcodes ------------------------------------------------------------------
+    # Protocol 0 spells integers (and memo keys) as decimal text, which
+    # CPython parses in time quadratic in its length: charged as such.
+
+    def load_int(self) -> None:
+        data = self.readline()
+        self.spend(text_int_cost(len(data)))
+        if data == pickle.FALSE[1:]:
+            value: Any = False
+        elif data == pickle.TRUE[1:]:
+            value = True
+        else:
+            value = int(data, 0)
+        self.append(value)
+
+    dispatch[pickle.INT[0]] = load_int
+
+    def load_long(self) -> None:
+        value = self.readline()[:-1]
+        self.spend(text_int_cost(len(value)))
+        if value and value[-1] == ord("L"):
+            value = value[:-1]
+        self.append(int(value, 0))
+
+    dispatch[pickle.LONG[0]] = load_long
+
+    def _memo_key(self) -> int:
+        """A PUT or GET key: at most 10 digits, as the binary forms allow."""
+        line = self.readline()[:-1]
+        if not (0 < len(line) <= 10 and line.isdigit()):
+            raise pickle.UnpicklingError(f"malformed memo key {line[:20]!r}")
+        return int(line)
+
+    def load_get(self) -> None:
+        key = self._memo_key()
+        try:
+            self.append(self.memo[key])
+        except KeyError:
+            raise pickle.UnpicklingError(f"Memo value not found at index {key}") from None
+
+    dispatch[pickle.GET[0]] = load_get
 
     # -- memo ----------------------------------------------------------------------
     # The stdlib's memo opcodes, plus a note of where each pending numpy
@@ -484,9 +595,7 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
             self._pending_keys.setdefault(id(value), []).append(key)
 
     def load_put(self) -> None:
-        key = int(self.readline()[:-1])
-        if key < 0:
-            raise ValueError("negative PUT argument")
+        key = self._memo_key()
         value = self.memo[key] = self.stack[-1]
         self._note(value, key)
 
@@ -507,10 +616,12 @@ class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
     dispatch[pickle.LONG_BINPUT[0]] = load_long_binput
 
     def load_memoize(self) -> None:
+        # The most frequent memo opcode: _note inlined.
         memo = self.memo
         key = len(memo)
         value = memo[key] = self.stack[-1]
-        self._note(value, key)
+        if type(value) in _PENDING:
+            self._pending_keys.setdefault(id(value), []).append(key)
 
     dispatch[pickle.MEMOIZE[0]] = load_memoize
 
@@ -630,36 +741,22 @@ def _finish_refused_opcode(
 
 class _OpcodeStream(io.RawIOBase):
     """A container's opcode bytes as a raw stream, for ``io.BufferedReader``,
-    refusing to deliver more than ``budget`` bytes in all."""
+    charging the work budget one unit per ``BYTES_PER_UNIT`` bytes."""
 
-    def __init__(self, reader: ContainerReader) -> None:
+    def __init__(self, reader: ContainerReader, spend: Any) -> None:
         super().__init__()
         self._reader = reader
+        self._spend = spend
         self._delivered = 0
-        self._requested = getattr(reader, "requested_max_buffer_size", None)
-        # Opcode budgets need the input's progress, which only the container
-        # reader reports; other readers are bounded per buffer only.
-        self._measured = hasattr(reader, "input_offset")
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        reader = self._reader
-        if not self._measured:
-            count = reader.readinto1(buffer)
-            self._delivered += count
-            return count
-        budget = opcode_budget(self._requested, reader.input_offset)
-        if self._delivered >= budget:
-            raise SizeLimitError(
-                f"the pickle stream holds more than {budget} bytes of opcodes after "
-                f"{reader.input_offset} bytes of input, the limit for a restricted load; if the "
-                "input is trusted, raise it with load(..., max_buffer_size=...)"
-            )
-        view = memoryview(buffer)[: budget - self._delivered]
-        count = reader.readinto1(view)
+        count = self._reader.readinto1(buffer)
+        before = self._delivered
         self._delivered += count
+        self._spend(self._delivered // BYTES_PER_UNIT - before // BYTES_PER_UNIT)
         return count
 
     def tell(self) -> int:
@@ -667,7 +764,10 @@ class _OpcodeStream(io.RawIOBase):
 
 
 _OBJECT = np.dtype("O")
+_TUPLE = tuple
 _READ_AHEAD = 64 << 10  # the size of the frames picklers write
+_OPCODE_BLOCK_SIZE = 256
+_OPCODE_BLOCK = range(_OPCODE_BLOCK_SIZE)
 # Byte counts of the opcodes that declare one.
 _U32, _U64, _I32 = Struct("<I"), Struct("<Q"), Struct("<i")
 # The objects a stream may set items of, or append to (besides instances of
@@ -679,6 +779,25 @@ _PENDING = (PendingDtype, PendingArray)
 # _replace_pending's variables, and sys.getrefcount's argument.
 _PENDING_REFS = 3
 _NUMPY_SETSTATES = (np.ndarray.__setstate__, np.ma.MaskedArray.__setstate__)
+
+
+def _too_many_marks() -> None:
+    raise SizeLimitError(
+        f"the pickle stream opens more than {MAX_MARK_DEPTH:,} MARKs without closing them, "
+        "the limit for a restricted load (genuine streams nest them as deeply as their "
+        "data, which Python's recursion limit bounds)"
+    )
+
+
+def _state_size(state: Any) -> int:
+    """The items a BUILD sets from ``state``: a dict, a (dict, slots dict)
+    pair, or a ChainMap's maps."""
+    if type(state) is tuple and len(state) == 2:
+        return 1 + sum(len(part) for part in state if isinstance(part, dict))
+    if isinstance(state, dict):
+        maps = state.get("maps") if len(state) == 1 else None
+        return 1 + len(state) + (len(maps) if type(maps) is list else 0)
+    return 1
 
 
 def _invalid_opcode(code: int) -> None:

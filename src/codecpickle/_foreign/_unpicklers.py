@@ -31,6 +31,7 @@ from ._stream import ForeignStream
 __all__ = ["FastUnpickler", "JoblibStreamFound", "JoblibUnpickler", "SafeJoblibUnpickler"]
 
 _READ_AHEAD = 64 << 10  # the size of the frames picklers write
+_OPCODE_BLOCK = range(256)  # opcodes run between checks of the work budget
 
 
 class JoblibStreamFound(Exception):
@@ -129,12 +130,17 @@ class _JoblibArrays:
         self.stack, self.metastack, self.memo = [], [], {}
         self.append = self.stack.append
         read, dispatch = self.read, self.dispatch  # type: ignore[attr-defined]
+        # A restricted load's work budget counts these opcodes too.
+        spend = getattr(self, "spend", None)
         try:
             while True:
-                key = read(1)
-                if not key:
-                    raise EOFError
-                dispatch[key[0]](self)
+                for _ in _OPCODE_BLOCK:
+                    key = read(1)
+                    if not key:
+                        raise EOFError
+                    dispatch[key[0]](self)
+                if spend is not None:
+                    spend(len(_OPCODE_BLOCK))
         except pickle._Stop as stop:  # type: ignore[attr-defined]
             return stop.value
         except ForbiddenGlobalError:
