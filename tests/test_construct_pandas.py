@@ -156,3 +156,22 @@ def test_pandas_constructors_refuse_parts_that_do_not_fit(call: _Call, match: st
         codecpickle.loads(
             container(pickle.dumps(call, protocol=5)), allow=codecpickle.PANDAS_GLOBALS
         )
+
+
+@pytest.mark.parametrize(
+    "items",
+    [["a", 1.5], ["a", 1.5, float("nan")], ["a", np.float64("nan")], ["a", b"b"], [1]],
+)
+def test_string_arrays_refuse_elements_other_than_str_and_missing(items: list) -> None:
+    values = np.empty(len(items), dtype=object)
+    values[:] = items
+    with pytest.raises(codecpickle.CorruptDataError, match="not a str or missing value"):
+        _construct_pandas.strings(values, "python", "nan")
+
+
+def test_string_arrays_take_str_none_and_nan() -> None:
+    values = np.empty(4, dtype=object)
+    values[:] = ["a", None, float("nan"), "b"]
+    result = _construct_pandas.strings(values, "python", "nan")
+    assert list(result[[0, 3]]) == ["a", "b"]
+    assert result.isna().tolist() == [False, True, True, False]

@@ -48,8 +48,6 @@ from ._descr import MAX_DIMS, DescrParser, plain_dtype, refuse
 __all__ = ["array", "build_array", "dtype", "fill", "masked", "matrix", "scalar"]
 
 _ORDERS = frozenset(("C", "F"))
-# Element types that numpy stores as they are in an object array.
-_ATOMIC = frozenset((str, int, float, bool, bytes, complex, type(None)))
 
 
 def dtype(descr: Any) -> np.dtype:
@@ -150,12 +148,9 @@ def build_array(
                 )
             return np.empty(shape, dtype, order=order)  # None-filled: numpy's rule
         if dtype.kind == "O" and type(data) is list and len(data) == count:
-            if _ATOMIC.issuperset(map(type, data)):
-                # Nothing numpy could take for a nested sequence: one call.
-                flat = np.array(data, dtype=dtype) if count else np.empty(0, dtype)
-            else:
-                flat = np.fromiter(data, dtype, count)
-            return flat.reshape(shape, order=order)
+            # fromiter takes each element as it is (np.array would read
+            # nested sequences as more dimensions), at np.array's speed.
+            return np.fromiter(data, dtype, count).reshape(shape, order=order)
         result = np.empty(shape, dtype, order=order)
         _fill(result, data, order)
         return result

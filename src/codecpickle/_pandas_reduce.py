@@ -118,5 +118,9 @@ def _strings(values: Any) -> Any:
     dtype = values.dtype
     if dtype.storage != "python":
         return NotImplemented
-    na = "NA" if dtype.na_value is pd.NA else "nan"
-    return cp.strings, (values.to_numpy(dtype=object, na_value=None), dtype.storage, na)
+    if dtype.na_value is pd.NA:
+        # pd.NA is not a plain value: missing elements are written as None.
+        return cp.strings, (values.to_numpy(dtype=object, na_value=None), dtype.storage, "NA")
+    # The elements are str and NaN floats already: the array itself, without
+    # the missing-value scan and copy ``to_numpy`` would make.
+    return cp.strings, (np.asarray(values), dtype.storage, "nan")
