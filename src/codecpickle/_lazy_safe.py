@@ -30,7 +30,7 @@ class _Reader:
         self._opcodes = opcodes
         self._buffers = probes.buffers()
         self.max_buffer_size = opcodes.max_buffer_size
-        # The caller's bound is the opcode budget when given (None: derived
+        # The caller's bound raises the work budget when given (None: derived
         # from the input read, as for an eager restricted load).
         self.requested_max_buffer_size = opcodes.requested_max_buffer_size
 
