@@ -28,6 +28,7 @@ from ._foreign._joblib import (
     WRAPPER_NAMES,
     refuse_legacy_wrapper,
 )
+from ._foreign._stream import CountingReader
 from ._safe import forbidden_globals
 from ._scan import OpcodeScanner, ScanResult
 from .errors import CodecPickleError, FileFormatError, ForbiddenGlobalError
@@ -49,7 +50,7 @@ class _Input:
     counting what was read from the file and what came out."""
 
     def __init__(self, file: Any, kind: Kind) -> None:
-        self._raw = _Counting(file)
+        self._raw = CountingReader(file)
         self._stream = open_decompressed(kind, self._raw) if kind.compressed else self._raw
         #: Bytes that came out of the decompressor (or the file).
         self.produced = 0
@@ -84,34 +85,6 @@ class _Input:
         self.produced += len(data)
         self._pending = data
         return False
-
-
-class _Counting:
-    """A file that counts the bytes read from it."""
-
-    def __init__(self, file: Any) -> None:
-        self._file = file
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._file.read(size)
-        self.count += len(data)
-        return bytes(data)
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        readinto = getattr(self._file, "readinto", None)
-        if readinto is not None:
-            count = int(readinto(view) or 0)
-        else:
-            data = self._file.read(view.nbytes)
-            count = len(data)
-            view[:count] = data
-        self.count += count
-        return count
 
 
 def scan_foreign(file: Any, kind: Kind) -> Iterator[tuple[int, ScanResult, int]]:
