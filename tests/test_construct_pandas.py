@@ -175,3 +175,20 @@ def test_string_arrays_take_str_none_and_nan() -> None:
     result = _construct_pandas.strings(values, "python", "nan")
     assert list(result[[0, 3]]) == ["a", "b"]
     assert result.isna().tolist() == [False, True, True, False]
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_string_arrays_check_the_same_with_and_without_pandas_fast_check(
+    fast_path: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    if not fast_path:  # a pandas without the C check: the exact check alone
+        monkeypatch.delattr(sys.modules["pandas._libs.lib"], "is_string_array")
+    good = np.empty(3, dtype=object)
+    good[:] = ["a", "b", "c"]
+    assert list(_construct_pandas.strings(good, "python", "nan")) == ["a", "b", "c"]
+    bad = np.empty(2, dtype=object)
+    bad[:] = ["a", 1]
+    with pytest.raises(codecpickle.CorruptDataError, match="not a str or missing value"):
+        _construct_pandas.strings(bad, "python", "nan")

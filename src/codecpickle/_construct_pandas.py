@@ -34,6 +34,7 @@ bytes, or tuples of them.
 from __future__ import annotations
 
 import operator
+import sys
 from typing import Any
 
 import numpy as np
@@ -198,8 +199,26 @@ def strings(values: Any, storage: Any, na: Any) -> Any:
         raise refuse("gives a string array malformed options")
     if type(values) is not np.ndarray or values.ndim != 1 or values.dtype != object:
         raise refuse("gives a string array something other than a 1-d object array")
-    # One C-level pass over the element types (a Python loop per element
-    # was most of a large frame's load time): str, None, or NaN floats only.
+    if not _all_str(values):
+        _check_str_or_missing(values)
+    dtype = pd.StringDtype(storage, na_value=pd.NA if na == "NA" else np.nan)
+    return pd.array(values, dtype=dtype)
+
+
+def _all_str(values: np.ndarray) -> bool:
+    """Whether every element is a str, by pandas' own C check when this
+    pandas has it (a fast path for columns without missing values)."""
+    lib = sys.modules.get("pandas._libs.lib")
+    check = getattr(lib, "is_string_array", None)
+    try:
+        return bool(check(values, skipna=False)) if check is not None else False
+    except (TypeError, ValueError):  # another signature: take the exact check
+        return False
+
+
+def _check_str_or_missing(values: np.ndarray) -> None:
+    """Refuse elements other than str, None and NaN floats, in C-level
+    passes (a Python loop per element was most of a large frame's load)."""
     items = values.tolist()
     kinds = set(map(type, items))
     if not kinds <= _STRING_ITEMS or (
@@ -208,5 +227,3 @@ def strings(values: Any, storage: Any, na: Any) -> Any:
         and operator.countOf(map(type, items), float) != np.count_nonzero(values != values)
     ):
         raise refuse("gives a string array an element that is not a str or missing value")
-    dtype = pd.StringDtype(storage, na_value=pd.NA if na == "NA" else np.nan)
-    return pd.array(values, dtype=dtype)
