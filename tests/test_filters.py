@@ -307,6 +307,12 @@ def test_the_minimum_saving_depends_on_level_and_chunk_size():
     assert _probe.min_saving(zstd(), small) == _probe.MIN_SAVING
     assert _probe.min_saving(zlib(6), big) == _probe.FAST_MIN_SAVING
     assert _probe.min_saving(zlib(9), big) == _probe.MIN_SAVING
+    # lz4's levels 0 to 2 are one fast compressor: all ask for speed.
+    lz4 = codecpickle.codecs.Lz4Codec
+    assert [_probe.min_saving(lz4(level), big) for level in (0, 1, 2)] == [
+        _probe.FAST_MIN_SAVING
+    ] * 3
+    assert _probe.min_saving(lz4(3), big) == _probe.MIN_SAVING
 
     class NoLevel(zstd):
         level = None  # a plugin that keeps no integer level: its default

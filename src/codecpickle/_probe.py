@@ -119,7 +119,8 @@ def min_saving(codec: Codec, chunk_size: int) -> float:
     """The fraction of a chunk of ``chunk_size`` raw bytes that compressing
     it with ``codec`` must be estimated to save: :data:`FAST_MIN_SAVING`
     for chunks of :data:`MIN_PROBED_CHUNK` or more at the codec's default
-    level or a faster one, else :data:`MIN_SAVING`.
+    level or a faster one (or up to its ``fast_level``), else
+    :data:`MIN_SAVING`.
 
     Every built-in codec (and the ``Codec`` base class) reads a higher level
     as "smaller and slower"; a codec without an integer ``level`` is taken
@@ -128,9 +129,12 @@ def min_saving(codec: Codec, chunk_size: int) -> float:
         return MIN_SAVING
     level = getattr(codec, "level", None)
     default = getattr(codec, "default_level", None)
-    if isinstance(level, int) and isinstance(default, int) and level > default:
-        return MIN_SAVING
-    return FAST_MIN_SAVING
+    if not (isinstance(level, int) and isinstance(default, int)):
+        return FAST_MIN_SAVING
+    fast = getattr(codec, "fast_level", None)
+    # Levels up to the codec's fast mode (lz4's 0 to 2) ask for speed too.
+    fastest_mode_ends = max(default, fast) if isinstance(fast, int) else default
+    return MIN_SAVING if level > fastest_mode_ends else FAST_MIN_SAVING
 
 
 def filter_pays_off(

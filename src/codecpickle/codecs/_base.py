@@ -97,6 +97,11 @@ class Codec(abc.ABC):
     #: Inclusive range of accepted levels.
     min_level: ClassVar[int]
     max_level: ClassVar[int]
+    #: The highest level at which the codec still runs its default, fast
+    #: mode, for codecs whose levels above the default are not all slower
+    #: (lz4: 0 to 2 are one compressor).  ``None``: the default level.  The
+    #: writer spends codec time on chunks that save little only above it.
+    fast_level: ClassVar[int | None] = None
     #: Raw bytes per chunk the container uses with this codec unless the
     #: caller sets ``chunk_size``.  Larger chunks compress slightly better;
     #: smaller ones bound memory and parallelise better.

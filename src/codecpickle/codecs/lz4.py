@@ -23,6 +23,7 @@ class Lz4Codec(DecompressorCodec):
     default_level: ClassVar[int] = 0
     min_level: ClassVar[int] = lz4.frame.COMPRESSIONLEVEL_MIN
     max_level: ClassVar[int] = lz4.frame.COMPRESSIONLEVEL_MAX
+    fast_level: ClassVar[int | None] = lz4.frame.COMPRESSIONLEVEL_MINHC - 1
 
     def encode(self, data: memoryview, itemsize: int = 1) -> bytes:
         """Compress one chunk into one LZ4 frame (``itemsize`` is ignored)."""
