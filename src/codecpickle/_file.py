@@ -37,6 +37,7 @@ from ._index import StreamIndex, read_index
 from ._lazy import ChunkCache, LazyUnpickler, Probes, ReadOptions, read_chunk
 from ._manifest import writer_environment
 from ._progress import Reporter, reporting
+from ._reader import OpcodeReads
 from ._sources import StreamSource
 from .codecs import Codec, codec_from_header
 from .errors import (
@@ -234,7 +235,7 @@ class File:
         self.close()
 
 
-class _Opcodes:
+class _Opcodes(OpcodeReads):
     """The opcode chunks of one stream as the file the unpickler reads,
     each read, checked and decoded when the unpickler gets to it.  It is
     also the reader a restricted unpickler takes (``readinto1``,
@@ -292,29 +293,6 @@ class _Opcodes:
             parts.append(piece.tobytes())
             size -= len(piece)
         return b"".join(parts)
-
-    def readinto(self, out: Any) -> int:
-        view = memoryview(out).cast("B")
-        self.check_declared_size(view.nbytes, "a pickled object")
-        filled = 0
-        while filled < view.nbytes:
-            piece = self._take(view.nbytes - filled)
-            view[filled : filled + len(piece)] = piece
-            filled += len(piece)
-        return filled
-
-    def readinto1(self, out: Any) -> int:
-        """Up to ``len(out)`` opcode bytes, at least one, from one chunk."""
-        view = memoryview(out).cast("B")
-        piece = self._take(view.nbytes)
-        view[: len(piece)] = piece
-        return len(piece)
-
-    def unread(self, count: int) -> None:
-        """Give back the last ``count`` bytes taken from the current chunk."""
-        if not 0 <= count <= self._pos:
-            raise ValueError(f"cannot give back {count} opcode bytes")
-        self._pos -= count
 
     def readline(self) -> bytes:
         """One line, newline included, across chunks; bounded like any

@@ -161,7 +161,52 @@ def _parse_meta(meta_bytes: bytes) -> dict[str, Any]:
     return meta
 
 
-class ContainerReader:
+class OpcodeReads:
+    """The unpickler's ``readinto``/``readinto1``/``unread`` over a reader's
+    opcode chunks, for readers that provide ``_take(limit)`` (up to
+    ``limit`` bytes, at least one, of the current chunk), its position
+    ``_pos`` in that chunk, and ``check_declared_size``."""
+
+    _pos: int
+
+    def _take(self, limit: int) -> memoryview:
+        raise NotImplementedError
+
+    def check_declared_size(self, nbytes: int, what: str) -> None:
+        raise NotImplementedError
+
+    def readinto(self, out: Any) -> int:
+        view = memoryview(out).cast("B")
+        # The unpickler allocates what an opcode (BINBYTES8, FRAME ...)
+        # declares before asking for its bytes; the allocation is lazy, so
+        # refusing here, before any byte is written, keeps memory untouched.
+        self.check_declared_size(view.nbytes, "a pickled object")
+        filled = 0
+        while filled < view.nbytes:
+            piece = self._take(view.nbytes - filled)
+            view[filled : filled + len(piece)] = piece
+            filled += len(piece)
+        return filled
+
+    def readinto1(self, out: Any) -> int:
+        """Up to ``len(out)`` opcode bytes, at least one, from the current
+        chunk only (the next is loaded when this one is used up): the raw
+        read under a buffered reader, which then never reads ahead past the
+        chunk the unpickler is in."""
+        view = memoryview(out).cast("B")
+        piece = self._take(view.nbytes)
+        view[: len(piece)] = piece
+        return len(piece)
+
+    def unread(self, count: int) -> None:
+        """Give back the last ``count`` opcode bytes taken from the current
+        chunk (read ahead by a buffered reader, but not used)."""
+        if not 0 <= count <= self._pos:
+            raise ValueError(f"cannot give back {count} opcode bytes")
+        self._pos -= count
+
+
+class ContainerReader(OpcodeReads):
     """Serve one stream's opcodes (``read``/``readinto``/``readline``) and
     its payloads (:meth:`buffers`) to an unpickler."""
 
@@ -240,29 +285,6 @@ class ContainerReader:
             missing -= len(piece)
         return b"".join(parts)
 
-    def readinto(self, out: Any) -> int:
-        view = memoryview(out).cast("B")
-        # The unpickler allocates what an opcode (BINBYTES8, FRAME ...)
-        # declares before asking for its bytes; the allocation is lazy, so
-        # refusing here, before any byte is written, keeps memory untouched.
-        self._check_buffer_size(view.nbytes, "a pickled object", self._source.offset)
-        filled = 0
-        while filled < view.nbytes:
-            piece = self._take(view.nbytes - filled)
-            view[filled : filled + len(piece)] = piece
-            filled += len(piece)
-        return filled
-
-    def readinto1(self, out: Any) -> int:
-        """Up to ``len(out)`` opcode bytes, at least one, from the current
-        chunk only (the next is loaded when this one is used up): the raw
-        read under a buffered reader, which then never reads ahead past the
-        chunk the unpickler is in."""
-        view = memoryview(out).cast("B")
-        piece = self._take(view.nbytes)
-        view[: len(piece)] = piece
-        return len(piece)
-
     def readline(self) -> bytes:
         """One line of opcode bytes, newline included, across chunks.
 
@@ -311,13 +333,6 @@ class ContainerReader:
         """Refuse, with :class:`SizeLimitError`, a pickled object whose
         declared size is over the buffer bound, before it is read."""
         self._check_buffer_size(nbytes, what, self._source.offset)
-
-    def unread(self, count: int) -> None:
-        """Give back the last ``count`` opcode bytes taken from the current
-        chunk (read ahead by a buffered reader, but not used)."""
-        if not 0 <= count <= self._pos:
-            raise ValueError(f"cannot give back {count} opcode bytes")
-        self._pos -= count
 
     def _check_buffer_size(self, nbytes: int, what: str, offset: int) -> None:
         if nbytes > self._max_buffer:
